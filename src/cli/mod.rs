@@ -1,8 +1,68 @@
-//! The command line: clap definitions and error reports. No build logic lives here.
+//! The command line: clap definitions, dispatch and error reports. No build logic lives here.
+//!
+//! Library errors are typed (thiserror) in their modules; here they become a [`Report`]:
+//! the message with its causes, an optional `hint:` line, and exit code 1.
+
+mod args;
+mod build;
+mod parse;
+mod registry_cmds;
+mod report;
+mod store_cmds;
+
+pub use args::{
+    BenchArgs, BenchFormat, BuildArgs, Cli, Command, Compression, ListFormat, ProgressMode,
+    PullPolicy, RegistryArgs, SaveFormat,
+};
+pub use report::Report;
 
 use std::process::ExitCode;
 
+use clap::Parser;
+
+use crate::store::Store;
+
 /// Runs the CLI with the process arguments and returns the exit code.
 pub fn main() -> ExitCode {
-    ExitCode::SUCCESS
+    let argv = args::with_implicit_build(std::env::args_os().collect());
+    let cli = Cli::parse_from(argv);
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(report) => {
+            report.print();
+            ExitCode::from(report.exit_code)
+        }
+    }
+}
+
+/// Runs one parsed command line.
+pub fn run(cli: Cli) -> Result<(), Report> {
+    let root = cli.root.clone().unwrap_or_else(Store::default_root);
+    match cli.command {
+        Command::Build(a) => build::build(&root, a),
+        Command::Parse(a) => parse::parse(a),
+        Command::Import(a) => store_cmds::import(&root, a),
+        Command::Images(a) => store_cmds::images(&root, a),
+        Command::Rmi(a) => store_cmds::rmi(&root, a),
+        Command::Tag(a) => store_cmds::tag(&root, a),
+        Command::Save(a) => store_cmds::save(&root, a),
+        Command::Inspect(a) => store_cmds::inspect(&root, a),
+        Command::Prune(a) => store_cmds::prune(&root, a),
+        Command::Du => store_cmds::du(&root),
+        Command::Pull(a) => registry_cmds::pull(&root, a),
+        Command::Push(a) => registry_cmds::push(&root, a),
+        Command::Login(a) => registry_cmds::login(a),
+        Command::Logout(a) => registry_cmds::logout(a),
+        Command::Bench(a) => build::bench(&root, a),
+    }
+}
+
+/// Opens the store at `root`, as every store command does first.
+pub(crate) fn open_store(root: &std::path::Path) -> Result<Store, Report> {
+    Store::open(root).map_err(|e| {
+        Report::from_error(&e).with_hint(format!(
+            "the store root is {}; --root or RBUILD_ROOT moves it",
+            root.display()
+        ))
+    })
 }
