@@ -16,9 +16,11 @@
 //! file lock by atomic rename.
 
 mod blobs;
+mod cache;
 mod error;
 
 pub use blobs::BlobWriter;
+pub use cache::{CacheRecord, LayerRecord};
 pub use error::StoreError;
 
 use std::path::{Path, PathBuf};
