@@ -1,7 +1,7 @@
 //! The build graph: stages (only those the target needs), their dependencies, and the
 //! groups of stages that can run in parallel.
 
-use crate::image::{ImageConfig, Platform};
+use crate::image::{ContainerConfig, ImageConfig, Platform};
 
 use super::Instruction;
 
@@ -57,6 +57,10 @@ pub struct Stage {
     pub steps: Vec<Step>,
     /// Stages this one needs (base stage, `COPY --from`, `RUN --mount from=`), by graph index.
     pub deps: Vec<usize>,
+    /// The config once every step is applied (`author` from MAINTAINER; `architecture`,
+    /// `os`, `variant` from the platform; no history or rootfs: the solver adds those).
+    #[serde(skip)]
+    pub final_config: ImageConfig,
 }
 
 /// One step of a stage.
@@ -74,6 +78,11 @@ pub struct Step {
     pub args: Vec<(String, String)>,
     /// True for an ONBUILD trigger inherited from the base image.
     pub from_onbuild: bool,
+    /// The stage's runtime config as it stands once this step is applied (for RUN: the
+    /// env, user, working dir and shell it runs with). Config instructions (ENV, CMD,
+    /// ENTRYPOINT…) are applied by the planner with Docker's rules, e.g. ENTRYPOINT
+    /// clearing a CMD inherited from the base image, shell forms wrapped in SHELL.
+    pub config: ContainerConfig,
 }
 
 /// The whole plan.
