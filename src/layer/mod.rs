@@ -6,5 +6,6 @@
 //! turns them into a tar stream.
 
 mod entry;
+pub mod view;
 
 pub use entry::{Entry, EntryKind, sort_entries};
