@@ -8,12 +8,14 @@ mod event;
 mod json;
 mod plain;
 mod recorder;
+mod trace;
 mod tty;
 
 pub use event::{Event, Phase, StepId, StepInfo, Stream, TransferPhase};
 pub use json::JsonPrinter;
 pub use plain::PlainPrinter;
 pub use recorder::{PhaseSpan, Recorder, StepRecord};
+pub use trace::chrome_trace;
 pub use tty::TtyPrinter;
 
 use std::sync::Arc;
