@@ -4,3 +4,4 @@
 //! context, store and sandbox modules.)
 
 pub mod history;
+pub mod key;
