@@ -12,7 +12,7 @@ pub fn build_args(raw: &[String]) -> Result<BTreeMap<String, String>, Report> {
     let mut out = BTreeMap::new();
     for a in raw {
         match a.split_once('=') {
-            Some((k, _)) if k.is_empty() => {
+            Some(("", _)) => {
                 return Err(Report::msg(format!(
                     "invalid --build-arg {a:?}: the name is empty"
                 )));
@@ -39,7 +39,7 @@ pub fn build_args(raw: &[String]) -> Result<BTreeMap<String, String>, Report> {
 pub fn labels(raw: &[String]) -> Result<Vec<(String, String)>, Report> {
     raw.iter()
         .map(|l| match l.split_once('=') {
-            Some((k, _)) if k.is_empty() => Err(Report::msg(format!(
+            Some(("", _)) => Err(Report::msg(format!(
                 "invalid --label {l:?}: the key is empty"
             ))),
             Some((k, v)) => Ok((k.to_string(), v.to_string())),
