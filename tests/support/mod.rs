@@ -19,7 +19,10 @@ pub fn have_tool(tool: &str) -> bool {
         .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
         .unwrap_or(false);
     if !found {
-        assert!(!in_ci(), "{tool} is required under CI (install it in .ci/run)");
+        assert!(
+            !in_ci(),
+            "{tool} is required under CI (install it in .ci/run)"
+        );
         eprintln!("skipping: {tool} is not installed");
     }
     found
@@ -45,7 +48,9 @@ impl TestDir {
     pub fn new() -> TestDir {
         let base = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
         std::fs::create_dir_all(&base).unwrap();
-        TestDir { dir: tempfile::tempdir_in(base).unwrap() }
+        TestDir {
+            dir: tempfile::tempdir_in(base).unwrap(),
+        }
     }
 
     /// The dir.
@@ -104,11 +109,20 @@ pub fn assert_success(out: &Output, what: &[&str]) {
 pub fn busybox_rootfs_tar() -> PathBuf {
     static TAR: OnceLock<PathBuf> = OnceLock::new();
     TAR.get_or_init(|| {
-        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("busybox-{}", std::process::id()));
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("busybox-{}", std::process::id()));
         let tar = dir.join("busybox-rootfs.tar");
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/busybox/make-rootfs.sh");
-        let out = Command::new("bash").arg(&script).arg(&tar).output().unwrap();
-        assert!(out.status.success(), "make-rootfs.sh failed:\n{}", String::from_utf8_lossy(&out.stderr));
+        let out = Command::new("bash")
+            .arg(&script)
+            .arg(&tar)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "make-rootfs.sh failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         tar
     })
     .clone()
@@ -118,7 +132,10 @@ pub fn busybox_rootfs_tar() -> PathBuf {
 pub fn have_busybox() -> bool {
     let ok = Path::new("/bin/busybox").is_file();
     if !ok {
-        assert!(!in_ci(), "/bin/busybox (busybox-static) is required under CI");
+        assert!(
+            !in_ci(),
+            "/bin/busybox (busybox-static) is required under CI"
+        );
         eprintln!("skipping: /bin/busybox (busybox-static) is not installed");
     }
     ok
