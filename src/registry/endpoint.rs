@@ -139,7 +139,7 @@ impl Endpoint {
         let resp = self.send(&Call::new("GET", "/v2/".into(), &scope))?;
         match resp.status().as_u16() {
             200..=299 => Ok(()),
-            status => Err(self.status_error(format!("GET /v2/ on {}", self.host), resp, status)),
+            status => Err(self.status_error(format!("log in to {}", self.registry), resp, status)),
         }
     }
 
@@ -232,11 +232,20 @@ impl Endpoint {
                 what,
                 message: e.to_string(),
             },
+            Failure::Certificate => RegistryError::Transport {
+                what,
+                message: format!(
+                    "the server's TLS certificate is not trusted ({})",
+                    e.to_string().trim_start_matches("io: ")
+                ),
+                registry: self.registry.clone(),
+                certificate: true,
+            },
             _ => RegistryError::Transport {
                 what,
-                message: e.to_string(),
+                message: e.to_string().trim_start_matches("io: ").to_string(),
                 registry: self.registry.clone(),
-                certificate: f == Failure::Certificate,
+                certificate: false,
             },
         }
     }

@@ -69,6 +69,7 @@ pub(crate) struct Authenticator {
     registry: String,
     credentials: Option<Credentials>,
     state: Mutex<State>,
+    fetching: Mutex<()>,
 }
 
 #[derive(Default)]
@@ -94,6 +95,7 @@ impl Authenticator {
             registry: registry.to_string(),
             credentials,
             state: Mutex::new(State::default()),
+            fetching: Mutex::new(()),
         }
     }
 
@@ -123,10 +125,20 @@ impl Authenticator {
         let Some(ch) = www_authenticate.and_then(challenge::parse) else {
             return Ok(false);
         };
+        // One token fetch at a time: threads that hit the same 401 together reuse it.
+        let _fetching = self.fetching.lock().unwrap_or_else(|p| p.into_inner());
         {
             let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            let same_challenge = state.challenge.as_ref() == Some(&ch);
             state.challenge = Some(ch.clone());
-            state.tokens.remove(&scope.key());
+            drop(state);
+            if same_challenge {
+                if let Some(fresh) = self.header(scope) {
+                    if Some(fresh.as_str()) != sent {
+                        return Ok(true);
+                    }
+                }
+            }
         }
         match ch {
             Challenge::Basic => Ok(self.credentials.is_some() && sent.is_none()),
@@ -135,19 +147,12 @@ impl Authenticator {
                 service,
                 scope: asked,
             } => {
-                let mut scopes = scope.0.clone();
-                if let Some(a) = asked {
-                    for s in a.split(' ').filter(|s| !s.is_empty()) {
-                        if !scopes.iter().any(|x| x == s) {
-                            scopes.push(s.to_string());
-                        }
-                    }
-                }
+                let scopes = merge_scopes(&scope.0, asked.as_deref());
                 let (token, lifetime) =
                     self.fetch_token(agent, &realm, service.as_deref(), &scopes)?;
                 let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-                let fresh = Some(format!("Bearer {token}"));
-                let changed = fresh.as_deref() != sent;
+                let fresh = format!("Bearer {token}");
+                let changed = Some(fresh.as_str()) != sent;
                 state
                     .tokens
                     .insert(scope.key(), (token, Instant::now() + lifetime));
@@ -257,5 +262,66 @@ impl Authenticator {
             .filter(|d| *d > EXPIRY_MARGIN)
             .unwrap_or(DEFAULT_TOKEN_LIFETIME);
         Ok((token, lifetime))
+    }
+}
+
+/// Our scopes plus the ones a challenge asked for; the same resource's actions are
+/// merged rather than listed twice (`repository:a:pull,push` covers `repository:a:pull`).
+fn merge_scopes(ours: &[String], asked: Option<&str>) -> Vec<String> {
+    let mut out: Vec<(String, Vec<String>)> = Vec::new();
+    let theirs = asked
+        .into_iter()
+        .flat_map(|a| a.split(' '))
+        .filter(|s| !s.is_empty());
+    for s in ours.iter().map(String::as_str).chain(theirs) {
+        let (resource, actions) = match s.rsplit_once(':') {
+            Some((r, a)) => (r.to_string(), a.split(',').map(str::to_string).collect()),
+            None => (s.to_string(), Vec::new()),
+        };
+        match out.iter_mut().find(|(r, _)| *r == resource) {
+            Some((_, have)) => {
+                for a in actions {
+                    if !have.contains(&a) {
+                        have.push(a);
+                    }
+                }
+            }
+            None => out.push((resource, actions)),
+        }
+    }
+    out.into_iter()
+        .map(|(r, a)| {
+            if a.is_empty() {
+                r
+            } else {
+                format!("{r}:{}", a.join(","))
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes_merge_by_resource() {
+        let ours = vec![
+            "repository:a:pull,push".to_string(),
+            "repository:b:pull".to_string(),
+        ];
+        assert_eq!(
+            merge_scopes(&ours, Some("repository:a:pull repository:c:pull")),
+            [
+                "repository:a:pull,push",
+                "repository:b:pull",
+                "repository:c:pull"
+            ]
+        );
+        assert_eq!(
+            merge_scopes(&[], Some("registry:catalog:*")),
+            ["registry:catalog:*"]
+        );
+        assert_eq!(merge_scopes(&ours[1..], None), ["repository:b:pull"]);
     }
 }
