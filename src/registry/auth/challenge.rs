@@ -18,6 +18,25 @@ pub enum Challenge {
     },
 }
 
+impl Challenge {
+    /// True when both challenges send clients to the same place (the scope they name,
+    /// which differs per request, does not count).
+    pub fn same_server(&self, other: &Challenge) -> bool {
+        match (self, other) {
+            (Challenge::Basic, Challenge::Basic) => true,
+            (
+                Challenge::Bearer { realm, service, .. },
+                Challenge::Bearer {
+                    realm: r2,
+                    service: s2,
+                    ..
+                },
+            ) => realm == r2 && service == s2,
+            _ => false,
+        }
+    }
+}
+
 /// Parses a `WWW-Authenticate` header; prefers a Bearer challenge over Basic.
 pub fn parse(header: &str) -> Option<Challenge> {
     let mut found = Vec::new();

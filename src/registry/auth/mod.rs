@@ -129,7 +129,7 @@ impl Authenticator {
         let _fetching = self.fetching.lock().unwrap_or_else(|p| p.into_inner());
         {
             let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-            let same_challenge = state.challenge.as_ref() == Some(&ch);
+            let same_challenge = state.challenge.as_ref().is_some_and(|c| c.same_server(&ch));
             state.challenge = Some(ch.clone());
             drop(state);
             if same_challenge {
