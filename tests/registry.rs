@@ -1003,3 +1003,132 @@ fn token_auth_login_pull_push_and_mount() {
         "one token per scope, shared by the parallel transfers"
     );
 }
+
+#[test]
+fn large_blobs_upload_in_chunks_and_retry_failed_requests() {
+    if !require(TOOLS) {
+        return;
+    }
+    let reg = Registry::start();
+    seed_busybox(&reg.host, "busybox", "latest", &[]);
+    let work = tempfile::tempdir().unwrap();
+    let store = Store::open(&work.path().join("store")).unwrap();
+    let client = RegistryClient::new(opts(work.path()));
+    let src = Reference::parse(&format!("{}/busybox", reg.host)).unwrap();
+    let img = client
+        .pull(&store, &src, &host_amd64(), &no_progress)
+        .unwrap();
+    let busybox_layer = img.manifest.layers[0].clone();
+    assert!(busybox_layer.size > 300_000, "{}", busybox_layer.size);
+
+    // Into a second registry: chunked uploads (blobs over 256 kB in 200 kB chunks), and
+    // the first chunk request of the run fails with a 500.
+    let reg2 = Registry::start();
+    let failed = AtomicUsize::new(0);
+    let proxy = Proxy::start(
+        reg2.port,
+        Box::new(move |m, _| {
+            (m == "PATCH" && failed.fetch_add(1, Ordering::SeqCst) == 0)
+                .then_some(Fault::Status(500))
+        }),
+    );
+    let mut o = opts(work.path());
+    o.chunked_threshold = 256 << 10;
+    o.chunk_size = 200_000;
+    let client = RegistryClient::new(o);
+    let target = Reference::parse(&format!("{}/chunked:1", proxy.host())).unwrap();
+    let sent = Mutex::new(0u64);
+    let pushed = client
+        .push(&store, &img.manifest_descriptor, &target, &|e| {
+            if e.digest == busybox_layer.digest && e.phase == TransferPhase::Done {
+                *sent.lock().unwrap() = e.done;
+            }
+        })
+        .unwrap();
+    assert_eq!(pushed, img.manifest_descriptor.digest);
+    assert_eq!(*sent.lock().unwrap(), busybox_layer.size);
+    let log = proxy.log();
+    let patches = log.iter().filter(|l| l.starts_with("PATCH ")).count() as u64;
+    let chunks = busybox_layer.size.div_ceil(200_000);
+    assert_eq!(
+        patches,
+        chunks + 1,
+        "{chunks} chunks and one retried: {log:?}"
+    );
+    assert!(
+        log.iter()
+            .any(|l| l.starts_with("PATCH ") && l.ends_with(" 500"))
+    );
+    assert_eq!(
+        skopeo_digest(&format!("{}/chunked:1", reg2.host)),
+        pushed.to_string()
+    );
+
+    // A fresh store pulls the layer back byte for byte.
+    let fresh = Store::open(&work.path().join("fresh")).unwrap();
+    let back = Reference::parse(&format!("{}/chunked:1", reg2.host)).unwrap();
+    client
+        .pull(&fresh, &back, &host_amd64(), &no_progress)
+        .unwrap();
+    assert_eq!(
+        fresh.read_blob(&busybox_layer.digest).unwrap(),
+        store.read_blob(&busybox_layer.digest).unwrap()
+    );
+}
+
+#[test]
+fn cache_artifact_push_fetch_manifest_and_lazy_blob() {
+    if !require(TOOLS) {
+        return;
+    }
+    let reg = Registry::start();
+    seed_busybox(&reg.host, "busybox", "latest", &[]);
+    let work = tempfile::tempdir().unwrap();
+    let store = Store::open(&work.path().join("store")).unwrap();
+    let client = RegistryClient::new(opts(work.path()));
+    let src = Reference::parse(&format!("{}/busybox", reg.host)).unwrap();
+    let img = client
+        .pull(&store, &src, &host_amd64(), &no_progress)
+        .unwrap();
+
+    // The cache: rbuild's own config media type, ordinary layer blobs.
+    let records = br#"{"records":[{"key":"sha256:00","layer":0}]}"#;
+    let (cd, cs) = store.put_blob(records).unwrap();
+    let config = Descriptor::new(rbuild::image::media::RBUILD_CACHE_CONFIG, cd, cs);
+    let cache_ref = Reference::parse(&format!("{}/cache:main", reg.host)).unwrap();
+    let desc = client
+        .push_artifact(
+            &store,
+            &config,
+            &img.manifest.layers,
+            &cache_ref,
+            &no_progress,
+        )
+        .unwrap();
+    let raw: serde_json::Value =
+        serde_json::from_str(&skopeo_raw(&format!("{}/cache:main", reg.host))).unwrap();
+    assert_eq!(
+        raw["config"]["mediaType"],
+        rbuild::image::media::RBUILD_CACHE_CONFIG
+    );
+
+    // Another machine: the manifest and the config only; a layer when something needs it.
+    let other = Store::open(&work.path().join("other")).unwrap();
+    let (got, bytes) = client.fetch_manifest(&cache_ref).unwrap();
+    assert_eq!(got.digest, desc.digest);
+    assert_eq!(Digest::of(&bytes), desc.digest);
+    let manifest: rbuild::image::Manifest = serde_json::from_slice(&bytes).unwrap();
+    client
+        .fetch_blob(&other, &cache_ref, &manifest.config, &no_progress)
+        .unwrap();
+    assert_eq!(other.read_blob(&cd).unwrap(), records);
+    assert!(!other.has_blob(&manifest.layers[0].digest));
+    client
+        .fetch_blob(&other, &cache_ref, &manifest.layers[1], &no_progress)
+        .unwrap();
+    assert!(other.has_blob(&manifest.layers[1].digest));
+    assert!(
+        !other.has_blob(&manifest.layers[0].digest),
+        "only the asked-for layer"
+    );
+}

@@ -6,7 +6,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use super::auth::{Credentials, DockerConfig, Scope};
-use super::distribution::{Repo, UploadStart};
+use super::blobs::UploadStart;
+use super::distribution::Repo;
 use super::endpoint::Endpoint;
 use super::error::RegistryError;
 use super::options::RegistryOptions;

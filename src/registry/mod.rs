@@ -14,6 +14,8 @@
 //! ```
 
 pub mod auth;
+mod blobs;
+mod call;
 mod client;
 mod distribution;
 mod endpoint;

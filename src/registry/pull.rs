@@ -60,14 +60,17 @@ impl RegistryClient {
                 let child_bytes = if store.has_blob(&child.digest) {
                     store.read_blob(&child.digest)?
                 } else {
+                    // Fetched by digest, so verified against it.
                     let (_, b) = repo.get_manifest(&child.digest.to_string())?;
                     if b.len() as u64 != child.size {
-                        return Err(RegistryError::DigestMismatch {
-                            what: format!("{}@{}", reference.name(), child.digest),
-                            expected: child.digest,
-                            expected_size: child.size,
-                            actual: Digest::of(&b),
-                            actual_size: b.len() as u64,
+                        return Err(RegistryError::InvalidResponse {
+                            what: reference.to_string(),
+                            message: format!(
+                                "the index gives {} a size of {} bytes, but it has {}",
+                                child.digest,
+                                child.size,
+                                b.len()
+                            ),
                         });
                     }
                     store.put_blob(&b)?;
