@@ -485,6 +485,31 @@ fn missing_tag_says_manifest_unknown() {
     );
     assert!(err.contains("hint: check the image name and tag"), "{err}");
 
+    let out = rbuild(&root, work.path(), &["push", "never/pulled:1"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("error: no image named never/pulled:1 in the store"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = rbuild(
+        &root,
+        work.path(),
+        &[
+            "pull",
+            "--platform",
+            "linux/",
+            &format!("{}/busybox", reg.host),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("invalid platform \"linux/\""),
+        "{}",
+        stderr(&out)
+    );
+
     let out = rbuild(&root, work.path(), &["pull", "Busybox"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
