@@ -1,27 +1,193 @@
 //! Registry commands: pull, push, login, logout.
 
+use std::io::Read;
 use std::path::Path;
 
 use super::Report;
-use super::args::{LoginArgs, LogoutArgs, PullArgs, PushArgs};
+use super::args::{LoginArgs, LogoutArgs, PullArgs, PushArgs, RegistryArgs};
+use crate::image::{Descriptor, Index, Platform, REF_NAME_ANNOTATION};
+use crate::registry::{
+    Credentials, DOCKER_HUB, DockerConfig, Reference, RegistryClient, RegistryError,
+    RegistryOptions, TransferEvent, TransferPhase, normalize_registry, parse_platform,
+};
+use crate::store::{Store, StoreError};
 
-fn todo(what: &str) -> Result<(), Report> {
-    Err(Report::msg(format!("rbuild {what} is not built yet")))
+/// Runs `rbuild pull`: prints the manifest digest.
+pub fn pull(root: &Path, a: PullArgs) -> Result<(), Report> {
+    let reference = Reference::parse(&a.reference).map_err(Report::from)?;
+    let platform = match &a.platform {
+        Some(p) => parse_platform(p).map_err(report)?,
+        None => Platform::host(),
+    };
+    let store = super::open_store(root)?;
+    let client = RegistryClient::new(options(&a.registry));
+    let progress = |e: &TransferEvent| print_event(e, "Pull complete", "Already exists");
+    let image = client
+        .pull(&store, &reference, &platform, &progress)
+        .map_err(report)?;
+    tag_image(&store, &reference.familiar(), &image.manifest_descriptor).map_err(Report::from)?;
+    println!("{}", image.manifest_descriptor.digest);
+    Ok(())
 }
 
-/// Runs `rbuild pull`.
-pub fn pull(_root: &Path, _a: PullArgs) -> Result<(), Report> {
-    todo("pull")
+/// Runs `rbuild push`: prints the pushed manifest digest.
+pub fn push(root: &Path, a: PushArgs) -> Result<(), Report> {
+    let store = super::open_store(root)?;
+    let desc = find_image(&store, &a.name)?.ok_or_else(|| {
+        Report::msg(format!("no image named {} in the store", a.name))
+            .with_hint("rbuild images lists the images; rbuild tag gives one another name")
+    })?;
+    let target =
+        Reference::parse(a.reference.as_deref().unwrap_or(&a.name)).map_err(Report::from)?;
+    let client = RegistryClient::new(options(&a.registry));
+    let progress = |e: &TransferEvent| print_event(e, "Pushed", "Layer already exists");
+    let digest = client
+        .push(&store, &desc, &target, &progress)
+        .map_err(report)?;
+    println!("{digest}");
+    Ok(())
 }
-/// Runs `rbuild push`.
-pub fn push(_root: &Path, _a: PushArgs) -> Result<(), Report> {
-    todo("push")
+
+/// Runs `rbuild login`: checks the credentials with the registry, then saves them.
+pub fn login(a: LoginArgs) -> Result<(), Report> {
+    let registry = normalize_registry(a.server.as_deref().unwrap_or(DOCKER_HUB));
+    let username = a
+        .username
+        .clone()
+        .filter(|u| !u.is_empty())
+        .ok_or_else(|| {
+            Report::msg("a user name is required")
+                .with_hint("rbuild login [SERVER] -u USER --password-stdin")
+        })?;
+    let password = match (&a.password, a.password_stdin) {
+        (Some(_), true) => {
+            return Err(Report::msg(
+                "--password and --password-stdin are mutually exclusive",
+            ));
+        }
+        (Some(p), false) => {
+            eprintln!("WARNING! Using --password via the CLI is insecure. Use --password-stdin.");
+            p.clone()
+        }
+        (None, true) => {
+            let mut s = String::new();
+            std::io::stdin().read_to_string(&mut s).map_err(|e| {
+                Report::msg(format!("reading the password from standard input: {e}"))
+            })?;
+            s.trim_end_matches(['\n', '\r']).to_string()
+        }
+        (None, false) => {
+            return Err(Report::msg("a password is required")
+                .with_hint("pass it on standard input with --password-stdin"));
+        }
+    };
+    if password.is_empty() {
+        return Err(Report::msg("the password is empty"));
+    }
+    let opts = options(&a.registry);
+    let creds = Credentials {
+        username,
+        password,
+        identity_token: None,
+    };
+    let client = RegistryClient::new(opts.clone());
+    client
+        .check_credentials(&registry, creds.clone())
+        .map_err(|e| match e {
+            RegistryError::Unauthorized { .. } => Report::from_error(&e)
+                .with_hint("check the user name and password; nothing was saved"),
+            e => report(e),
+        })?;
+    let path = opts
+        .docker_config
+        .clone()
+        .unwrap_or_else(DockerConfig::default_path);
+    let mut config = DockerConfig::load(&path).map_err(report)?;
+    config.store(&registry, &creds).map_err(report)?;
+    config.save().map_err(report)?;
+    println!("Login Succeeded");
+    Ok(())
 }
-/// Runs `rbuild login`.
-pub fn login(_a: LoginArgs) -> Result<(), Report> {
-    todo("login")
-}
+
 /// Runs `rbuild logout`.
-pub fn logout(_a: LogoutArgs) -> Result<(), Report> {
-    todo("logout")
+pub fn logout(a: LogoutArgs) -> Result<(), Report> {
+    let registry = normalize_registry(a.server.as_deref().unwrap_or(DOCKER_HUB));
+    let path = DockerConfig::default_path();
+    let mut config = DockerConfig::load(&path).map_err(report)?;
+    if !config.remove(&registry).map_err(report)? {
+        println!("Not logged in to {registry}");
+        return Ok(());
+    }
+    config.save().map_err(report)?;
+    println!("Removing login credentials for {registry}");
+    Ok(())
+}
+
+/// Registry options from the command line and the environment.
+fn options(a: &RegistryArgs) -> RegistryOptions {
+    RegistryOptions {
+        insecure_registries: a.insecure_registries.clone(),
+        tls_ca: a.tls_ca.clone(),
+        ..RegistryOptions::from_env()
+    }
+}
+
+/// A registry error as a report, with its hint.
+fn report(e: RegistryError) -> Report {
+    let hint = e.hint();
+    let r = Report::from_error(&e);
+    match hint {
+        Some(h) => r.with_hint(h),
+        None => r,
+    }
+}
+
+/// One line per finished blob on standard error, as `docker pull` prints.
+fn print_event(e: &TransferEvent, done: &str, skipped: &str) {
+    let what = match e.phase {
+        TransferPhase::Done => done,
+        TransferPhase::Skipped => skipped,
+        TransferPhase::Mounted => "Mounted from another repository",
+        TransferPhase::Start | TransferPhase::Progress => return,
+    };
+    eprintln!("{}: {what}", e.digest.short());
+}
+
+// The store's tag API (`Store::tag` / `Store::resolve`) is written in parallel on
+// another branch; these two stand-ins keep the same index.json contract (OCI layout,
+// `org.opencontainers.image.ref.name`, changed under locks/index.lock by atomic rename)
+// and should be replaced by it when the branches meet.
+
+/// Tags `desc` as `name` in the store's `index.json`.
+fn tag_image(store: &Store, name: &str, desc: &Descriptor) -> Result<(), StoreError> {
+    let path = store.root().join("index.json");
+    let io = |e| StoreError::io(&path, e);
+    let _lock = crate::fsutil::FileLock::exclusive(&store.lock_path("index.lock")).map_err(io)?;
+    let mut index = read_index(store)?;
+    index
+        .manifests
+        .retain(|d| d.annotation(REF_NAME_ANNOTATION) != Some(name));
+    let mut entry = Descriptor::new(&desc.media_type, desc.digest, desc.size);
+    entry.platform = desc.platform.clone();
+    index
+        .manifests
+        .push(entry.with_annotation(REF_NAME_ANNOTATION, name));
+    crate::fsutil::atomic_write(&path, &index.to_bytes()).map_err(io)
+}
+
+/// Finds the image tagged `name` (or a name meaning the same reference).
+fn find_image(store: &Store, name: &str) -> Result<Option<Descriptor>, Report> {
+    let want = Reference::parse(name).map_err(Report::from)?;
+    let index = read_index(store).map_err(Report::from)?;
+    Ok(index.manifests.into_iter().rev().find(|d| {
+        d.annotation(REF_NAME_ANNOTATION)
+            .and_then(|n| Reference::parse(n).ok())
+            .is_some_and(|r| r == want)
+    }))
+}
+
+fn read_index(store: &Store) -> Result<Index, StoreError> {
+    let path = store.root().join("index.json");
+    let bytes = std::fs::read(&path).map_err(|e| StoreError::io(&path, e))?;
+    serde_json::from_slice(&bytes).map_err(|source| StoreError::Json { path, source })
 }
