@@ -731,24 +731,17 @@ fn tls_registry_with_basic_auth_login_pull_logout() {
     let ca = ca.display().to_string();
     let image = format!("{}/busybox", reg.host);
 
-    // An untrusted certificate is an error that says what to do; nothing is written.
+    // A loopback registry is insecure by default, as in Docker: its self-signed
+    // certificate is accepted without --tls-ca (wrong credentials are still refused).
     let out = rbuild_stdin(
         &root,
         &cfg_dir,
         &["login", &reg.host, "-u", "alice", "--password-stdin"],
-        Some("s3cret\n"),
+        Some("wrong\n"),
         &[],
     );
     assert_eq!(out.status.code(), Some(1));
-    let err = stderr(&out);
-    assert!(
-        err.contains("the server's TLS certificate is not trusted"),
-        "{err}"
-    );
-    assert!(
-        err.contains("hint: trust the registry's CA with --tls-ca FILE"),
-        "{err}"
-    );
+    assert!(stderr(&out).contains("401"), "{}", stderr(&out));
     assert!(!cfg.exists());
 
     // Wrong credentials: refused, nothing written.

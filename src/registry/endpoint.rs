@@ -49,11 +49,14 @@ impl Endpoint {
         opts: &RegistryOptions,
         credentials: Option<Credentials>,
     ) -> Result<Endpoint, RegistryError> {
-        let insecure_agent = if opts.is_insecure(host) || opts.is_insecure(registry) {
-            Some(transport::agent(opts, host, false)?)
-        } else {
-            None
-        };
+        // As Docker does, loopback registries are insecure by default: HTTPS is tried with
+        // verification, then without it, then plain HTTP.
+        let insecure_agent =
+            if opts.is_insecure(host) || opts.is_insecure(registry) || is_loopback(host) {
+                Some(transport::agent(opts, host, false)?)
+            } else {
+                None
+            };
         Ok(Endpoint {
             registry: registry.to_string(),
             host: host.to_string(),
