@@ -5,6 +5,19 @@
 //! [`Entry`] is the meeting point: COPY and the RUN diff produce entries, the writer
 //! turns them into a tar stream.
 
+mod blob;
+mod compress;
 mod entry;
+mod error;
+mod pgzip;
+mod read;
+mod tarfmt;
+mod writer;
 
+pub use blob::{LayerInfo, LayerOptions, LayerWriter, write_layer};
+pub use compress::{CompressWriter, Compression};
 pub use entry::{Entry, EntryKind, sort_entries};
+pub use error::LayerError;
+pub use pgzip::ParallelGzip;
+pub use read::{Codec, LayerReader, decoder, decompress, open_layer};
+pub use writer::{TarOptions, TarWriter, source_date_epoch};
