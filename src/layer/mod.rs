@@ -16,6 +16,7 @@ mod writer;
 
 pub use blob::{LayerInfo, LayerOptions, LayerWriter, write_layer};
 pub use compress::{CompressWriter, Compression};
+pub(crate) use entry::path_key;
 pub use entry::{Entry, EntryKind, sort_entries};
 pub use error::LayerError;
 pub use pgzip::ParallelGzip;

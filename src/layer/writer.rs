@@ -11,7 +11,7 @@ use std::io::{self, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
-use super::entry::path_key;
+use super::path_key;
 use super::tarfmt::{self, Header, flag};
 use super::{Entry, EntryKind, LayerError};
 
