@@ -14,6 +14,9 @@ mod read;
 mod tarfmt;
 mod writer;
 
+#[cfg(test)]
+mod golden_tests;
+
 pub use blob::{LayerInfo, LayerOptions, LayerWriter, write_layer};
 pub use compress::{CompressWriter, Compression};
 pub(crate) use entry::path_key;
