@@ -11,6 +11,7 @@ use std::io::{self, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
+use super::path::check_path;
 use super::path_key;
 use super::tarfmt::{self, Header, flag};
 use super::{Entry, EntryKind, LayerError};
@@ -272,47 +273,6 @@ fn tar_name(entry: &Entry) -> String {
         name.push('/');
     }
     name
-}
-
-/// Rejects paths that could escape the root or be misread by an unpacker.
-fn check_path(entry: &Entry) -> Result<(), LayerError> {
-    let bad = |reason| {
-        Err(LayerError::InvalidPath {
-            path: entry.path.clone(),
-            reason,
-        })
-    };
-    let p = entry.path.as_str();
-    if p.is_empty() {
-        return if entry.kind == EntryKind::Opaque {
-            Ok(())
-        } else {
-            bad("empty path")
-        };
-    }
-    if p.starts_with('/') {
-        return bad("absolute path");
-    }
-    if p.contains('\0') {
-        return bad("NUL byte in path");
-    }
-    for c in p.split('/') {
-        match c {
-            "" => return bad("empty path component (double or trailing slash)"),
-            "." | ".." => return bad("`.` or `..` component"),
-            _ => {}
-        }
-    }
-    let base = p.rsplit('/').next().unwrap_or(p);
-    if base.starts_with(".wh.") {
-        return bad("names starting with .wh. are reserved for whiteouts");
-    }
-    if let EntryKind::Hardlink { target } = &entry.kind {
-        if target.starts_with('/') || target.split('/').any(|c| matches!(c, "" | "." | "..")) {
-            return bad("hard link target must be a clean relative path");
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

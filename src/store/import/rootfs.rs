@@ -12,7 +12,10 @@ use std::path::Path;
 
 use super::ImportError;
 use crate::image::{Descriptor, History, ImageConfig, Platform, RootFs};
-use crate::layer::{Entry, EntryKind, LayerOptions, path_key, sort_entries, write_layer};
+use crate::layer::{
+    Entry, EntryKind, LayerOptions, clean_tar_path as normalize, path_key, sort_entries,
+    write_layer,
+};
 use crate::store::Store;
 
 impl Store {
@@ -230,21 +233,6 @@ fn marker(path: String, kind: EntryKind) -> Entry {
         xattrs: Vec::new(),
         source: None,
     }
-}
-
-/// A tarball name as a clean layer path: leading `/` and `./` dropped, `.` components and
-/// repeated or trailing slashes removed. `Ok(None)` is the root; `..` is refused.
-fn normalize(name: &str) -> Result<Option<String>, &'static str> {
-    let mut parts = Vec::new();
-    for c in name.split('/') {
-        match c {
-            "" | "." => {}
-            ".." => return Err("`..` would escape the image root"),
-            c if c.contains('\0') => return Err("NUL in name"),
-            c => parts.push(c),
-        }
-    }
-    Ok((!parts.is_empty()).then(|| parts.join("/")))
 }
 
 /// Re-forms hard-link groups for sorted output: in each group the member that sorts first
