@@ -163,6 +163,24 @@ mod tests {
     }
 
     #[test]
+    fn parallel_writers_of_the_same_layer_both_succeed() {
+        let src = tempfile::tempdir().unwrap();
+        let e = entries(src.path());
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let infos: Vec<LayerInfo> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..4)
+                .map(|_| s.spawn(|| write_layer(&store, &e, &LayerOptions::default()).unwrap()))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert!(infos.windows(2).all(|w| w[0] == w[1]));
+        assert_eq!(std::fs::read_dir(store.tmp_dir()).unwrap().count(), 0);
+        let blob = std::fs::read(store.blob_path(&infos[0].descriptor.digest)).unwrap();
+        assert_eq!(Digest::of(&blob), infos[0].descriptor.digest);
+    }
+
+    #[test]
     fn empty_layer_gets_a_blob() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
