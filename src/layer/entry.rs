@@ -122,7 +122,8 @@ pub fn sort_entries(entries: &mut [Entry]) {
     entries.sort_by_cached_key(path_key);
 }
 
-fn path_key(e: &Entry) -> Vec<Vec<u8>> {
+/// The sort key behind [`sort_entries`] (the layer writer checks its input against it).
+pub(crate) fn path_key(e: &Entry) -> Vec<Vec<u8>> {
     let mut key: Vec<Vec<u8>> = e
         .path
         .split('/')

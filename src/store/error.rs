@@ -33,6 +33,33 @@ pub enum StoreError {
         /// Actual size.
         actual_size: u64,
     },
+    /// No image is tagged with this name.
+    #[error("image {0:?} not found in the store")]
+    ImageNotFound(String),
+    /// A name does not follow Docker's reference grammar.
+    #[error("invalid image name {name:?}: {reason}")]
+    InvalidName {
+        /// The name as given.
+        name: String,
+        /// Why.
+        reason: &'static str,
+    },
+    /// A manifest or index is not what it claims to be (or not something we can run).
+    #[error("image {digest}: {reason}")]
+    InvalidImage {
+        /// The manifest or index digest.
+        digest: Digest,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An index has no manifest for the wanted platform.
+    #[error("no image for platform {wanted} (available: {})", if available.is_empty() { "none".to_string() } else { available.join(", ") })]
+    NoMatchingPlatform {
+        /// `os/arch[/variant]` that was asked for.
+        wanted: String,
+        /// What the index offers.
+        available: Vec<String>,
+    },
     /// A JSON file in the store does not parse.
     #[error("{}: corrupt JSON: {source}", path.display())]
     Json {

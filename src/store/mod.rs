@@ -13,15 +13,27 @@
 //!
 //! Blobs and cache records are immutable files named by hash, so concurrent builds can
 //! only ever race to write identical bytes; mutable files (`index.json`) change under a
-//! file lock by atomic rename.
+//! file lock by atomic rename. A build holds [`Store::build_guard`] while it writes;
+//! `prune` waits for it (see `gc.rs`).
 
 mod blobs;
 mod cache;
+mod du;
 mod error;
+mod gc;
+mod images;
+pub mod import;
+pub mod names;
+pub mod platform;
+mod tags;
 
 pub use blobs::BlobWriter;
 pub use cache::{CacheRecord, LayerRecord};
+pub use du::{DiskUsage, Usage};
 pub use error::StoreError;
+pub use gc::{BuildGuard, PruneReport, Reclaimed};
+pub use images::Image;
+pub use tags::CONTAINERD_NAME_ANNOTATION;
 
 use std::path::{Path, PathBuf};
 
