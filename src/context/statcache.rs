@@ -1,0 +1,388 @@
+//! The persistent stat cache: `(path, dev, ino, size, mtime, ctime) → sha256` for one
+//! context, so an unchanged file is never read twice.
+//!
+//! Git's racy-clean rule applies: a digest is stored only when the file's mtime is in
+//! an earlier second than the moment hashing began, so a write landing in the same
+//! clock tick as the read (same size, same mtime) cannot hide behind a stale record;
+//! such files are simply hashed again next time.
+//!
+//! The file is compact binary (paths front-coded against the previous path, fixed-size
+//! fields, a sha256 trailer), written atomically. Anything unexpected on load (foreign
+//! version, other context, truncation, bad checksum) yields an empty cache, never an
+//! error: the cache is only ever a shortcut.
+
+use std::collections::HashMap;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use super::meta::Meta;
+use crate::digest::Digest;
+use crate::fsutil::AtomicFile;
+
+const MAGIC: &[u8; 16] = b"rbuild-statcache";
+const VERSION: u32 = 1;
+const RECORD_FIXED: usize = 2 + 2 + 8 * 5 + 32;
+const NS: i64 = 1_000_000_000;
+
+/// The stat fields a record is valid for, and the digest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Record {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime_ns: i64,
+    ctime_ns: i64,
+    digest: Digest,
+}
+
+impl Record {
+    fn matches(&self, m: &Meta) -> bool {
+        self.dev == m.dev
+            && self.ino == m.ino
+            && self.size == m.size
+            && self.mtime_ns == m.mtime_ns
+            && self.ctime_ns == m.ctime_ns
+    }
+}
+
+/// How loading went (for stats and traces).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoadOutcome {
+    /// No cache file yet.
+    Missing,
+    /// Loaded this many records.
+    Loaded(usize),
+    /// The file was unreadable, corrupt, foreign or for another context: ignored.
+    Ignored,
+}
+
+/// The in-memory stat cache of one context.
+#[derive(Debug, Default)]
+pub struct StatCache {
+    records: HashMap<String, Record>,
+    dirty: bool,
+}
+
+impl StatCache {
+    /// The cache file for the context at `root` (canonical) inside `dir`.
+    pub fn file_for(dir: &Path, root: &Path) -> PathBuf {
+        let key = Digest::of(root.as_os_str().as_encoded_bytes());
+        dir.join(format!("{}.statcache", &key.hex()[..32]))
+    }
+
+    /// Loads the cache at `file` written for `root`; never fails.
+    pub fn load(file: &Path, root: &Path) -> (StatCache, LoadOutcome) {
+        let bytes = match std::fs::read(file) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return (StatCache::default(), LoadOutcome::Missing);
+            }
+            Err(_) => return (StatCache::default(), LoadOutcome::Ignored),
+        };
+        match decode(&bytes, root.as_os_str().as_encoded_bytes()) {
+            Some(cache) => {
+                let n = cache.records.len();
+                (cache, LoadOutcome::Loaded(n))
+            }
+            None => (StatCache::default(), LoadOutcome::Ignored),
+        }
+    }
+
+    /// Number of records.
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// True when there are no records.
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// True when records were added or dropped since loading.
+    pub fn is_dirty(&self) -> bool {
+        self.dirty
+    }
+
+    /// The cached digest of `path` if its metadata still matches the record.
+    pub fn lookup(&self, path: &str, meta: &Meta) -> Option<Digest> {
+        let r = self.records.get(path)?;
+        r.matches(meta).then_some(r.digest)
+    }
+
+    /// Records `digest` for `path` as it was when hashing began at `hashed_at_ns`
+    /// (wall clock). A racy file (modified in that second or later) is not recorded,
+    /// and any older record for it is dropped.
+    pub fn insert(&mut self, path: &str, meta: &Meta, digest: Digest, hashed_at_ns: i64) {
+        if secs(meta.mtime_ns) >= secs(hashed_at_ns) {
+            if self.records.remove(path).is_some() {
+                self.dirty = true;
+            }
+            return;
+        }
+        let rec = Record {
+            dev: meta.dev,
+            ino: meta.ino,
+            size: meta.size,
+            mtime_ns: meta.mtime_ns,
+            ctime_ns: meta.ctime_ns,
+            digest,
+        };
+        if self.records.insert(path.to_string(), rec) != Some(rec) {
+            self.dirty = true;
+        }
+    }
+
+    /// Drops the records for which `keep` says no (files gone from the context).
+    pub fn retain(&mut self, mut keep: impl FnMut(&str) -> bool) {
+        let before = self.records.len();
+        self.records.retain(|p, _| keep(p));
+        if self.records.len() != before {
+            self.dirty = true;
+        }
+    }
+
+    /// Writes the cache atomically to `file` for the context `root`; `now_ns` becomes
+    /// the time the records are trusted up to.
+    pub fn save(&mut self, file: &Path, root: &Path, now_ns: i64) -> io::Result<()> {
+        let bytes = self.encode(root.as_os_str().as_encoded_bytes(), now_ns);
+        let mut out = AtomicFile::create(file)?;
+        out.write_all(&bytes)?;
+        out.commit()?;
+        self.dirty = false;
+        Ok(())
+    }
+
+    fn encode(&self, root: &[u8], now_ns: i64) -> Vec<u8> {
+        let mut paths: Vec<&String> = self
+            .records
+            .keys()
+            .filter(|p| p.len() <= usize::from(u16::MAX))
+            .collect();
+        paths.sort_unstable();
+        let mut out = Vec::with_capacity(64 + root.len() + paths.len() * (RECORD_FIXED + 16));
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&VERSION.to_le_bytes());
+        out.extend_from_slice(&now_ns.to_le_bytes());
+        out.extend_from_slice(&(root.len() as u32).to_le_bytes());
+        out.extend_from_slice(root);
+        out.extend_from_slice(&(paths.len() as u64).to_le_bytes());
+        let mut prev: &[u8] = &[];
+        for path in paths {
+            let r = &self.records[path];
+            let p = path.as_bytes();
+            let shared = prev.iter().zip(p).take_while(|(a, b)| a == b).count();
+            out.extend_from_slice(&(shared as u16).to_le_bytes());
+            out.extend_from_slice(&((p.len() - shared) as u16).to_le_bytes());
+            out.extend_from_slice(&p[shared..]);
+            for v in [r.dev, r.ino, r.size] {
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+            for v in [r.mtime_ns, r.ctime_ns] {
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+            out.extend_from_slice(r.digest.as_bytes());
+            prev = p;
+        }
+        let sum = Digest::of(&out);
+        out.extend_from_slice(sum.as_bytes());
+        out
+    }
+}
+
+fn secs(ns: i64) -> i64 {
+    ns.div_euclid(NS)
+}
+
+/// A bounds-checked reader over the cache bytes.
+struct Cursor<'a> {
+    buf: &'a [u8],
+}
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        if self.buf.len() < n {
+            return None;
+        }
+        let (head, tail) = self.buf.split_at(n);
+        self.buf = tail;
+        Some(head)
+    }
+    fn u16(&mut self) -> Option<u16> {
+        Some(u16::from_le_bytes(self.take(2)?.try_into().ok()?))
+    }
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
+    }
+    fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
+    }
+    fn i64(&mut self) -> Option<i64> {
+        Some(i64::from_le_bytes(self.take(8)?.try_into().ok()?))
+    }
+}
+
+fn decode(bytes: &[u8], root: &[u8]) -> Option<StatCache> {
+    let body_len = bytes.len().checked_sub(32)?;
+    let (body, trailer) = bytes.split_at(body_len);
+    if Digest::of(body).as_bytes()[..] != trailer[..] {
+        return None;
+    }
+    let mut c = Cursor { buf: body };
+    if c.take(MAGIC.len())? != MAGIC || c.u32()? != VERSION {
+        return None;
+    }
+    let written_at_ns = c.i64()?;
+    let root_len = c.u32()? as usize;
+    if c.take(root_len)? != root {
+        return None;
+    }
+    let count = usize::try_from(c.u64()?).ok()?;
+    if count > c.buf.len() / RECORD_FIXED {
+        return None;
+    }
+    let mut records = HashMap::with_capacity(count);
+    let mut path: Vec<u8> = Vec::new();
+    for _ in 0..count {
+        let shared = usize::from(c.u16()?);
+        let suffix_len = usize::from(c.u16()?);
+        if shared > path.len() {
+            return None;
+        }
+        path.truncate(shared);
+        path.extend_from_slice(c.take(suffix_len)?);
+        let dev = c.u64()?;
+        let ino = c.u64()?;
+        let size = c.u64()?;
+        let mtime_ns = c.i64()?;
+        let ctime_ns = c.i64()?;
+        let digest = Digest::from_bytes(c.take(32)?.try_into().ok()?);
+        let key = std::str::from_utf8(&path).ok()?.to_string();
+        // Defence in depth for the racy rule: a record cannot be newer than its file.
+        if secs(mtime_ns) >= secs(written_at_ns) {
+            continue;
+        }
+        records.insert(
+            key,
+            Record {
+                dev,
+                ino,
+                size,
+                mtime_ns,
+                ctime_ns,
+                digest,
+            },
+        );
+    }
+    if !c.buf.is_empty() {
+        return None;
+    }
+    Some(StatCache {
+        records,
+        dirty: false,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::context::meta::Kind;
+
+    fn meta(ino: u64, mtime_s: i64) -> Meta {
+        Meta {
+            kind: Kind::File,
+            mode: 0o100644,
+            uid: 1000,
+            gid: 1000,
+            size: 42,
+            mtime_ns: mtime_s * NS + 123,
+            ctime_ns: mtime_s * NS + 456,
+            dev: 7,
+            ino,
+            nlink: 1,
+            rdev: 0,
+        }
+    }
+
+    const T0: i64 = 1_700_000_000;
+
+    #[test]
+    fn round_trip_and_lookup() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Path::new("/ctx");
+        let file = StatCache::file_for(dir.path(), root);
+        let mut c = StatCache::default();
+        for (i, p) in ["a/b/c.txt", "a/b/d.txt", "a/e", "z"].iter().enumerate() {
+            c.insert(
+                p,
+                &meta(i as u64, T0),
+                Digest::of(p.as_bytes()),
+                (T0 + 10) * NS,
+            );
+        }
+        assert!(c.is_dirty());
+        c.save(&file, root, (T0 + 10) * NS).unwrap();
+        assert!(!c.is_dirty());
+
+        let (c2, outcome) = StatCache::load(&file, root);
+        assert_eq!(outcome, LoadOutcome::Loaded(4));
+        assert_eq!(
+            c2.lookup("a/b/d.txt", &meta(1, T0)),
+            Some(Digest::of(b"a/b/d.txt"))
+        );
+        // Any stat change invalidates.
+        let mut changed = meta(1, T0);
+        changed.ctime_ns += 1;
+        assert_eq!(c2.lookup("a/b/d.txt", &changed), None);
+        assert_eq!(c2.lookup("a/b/d.txt", &meta(9, T0)), None);
+        // Another context's file is ignored.
+        let (c3, outcome) = StatCache::load(&file, Path::new("/other"));
+        assert_eq!(outcome, LoadOutcome::Ignored);
+        assert!(c3.is_empty());
+    }
+
+    #[test]
+    fn racy_files_are_not_recorded() {
+        let mut c = StatCache::default();
+        let m = meta(1, T0);
+        // Hashed in the same second as the last write: not trusted.
+        c.insert("f", &m, Digest::of(b"x"), T0 * NS + 999_999_999);
+        assert_eq!(c.lookup("f", &m), None);
+        assert!(c.is_empty());
+        // Hashed a second later: trusted.
+        c.insert("f", &m, Digest::of(b"x"), (T0 + 1) * NS);
+        assert_eq!(c.lookup("f", &m), Some(Digest::of(b"x")));
+        // Re-hashed while racy again: the old record goes.
+        c.insert("f", &m, Digest::of(b"y"), T0 * NS);
+        assert!(c.is_empty());
+    }
+
+    #[test]
+    fn corrupt_files_are_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Path::new("/ctx");
+        let file = dir.path().join("c");
+        let mut c = StatCache::default();
+        c.insert("f", &meta(1, T0), Digest::of(b"x"), (T0 + 5) * NS);
+        c.save(&file, root, (T0 + 5) * NS).unwrap();
+        let good = std::fs::read(&file).unwrap();
+
+        for cut in [0, 1, 16, 30, good.len() - 33, good.len() - 1] {
+            std::fs::write(&file, &good[..cut]).unwrap();
+            assert_eq!(
+                StatCache::load(&file, root).1,
+                LoadOutcome::Ignored,
+                "cut at {cut}"
+            );
+        }
+        let mut flipped = good.clone();
+        flipped[40] ^= 1;
+        std::fs::write(&file, &flipped).unwrap();
+        assert_eq!(StatCache::load(&file, root).1, LoadOutcome::Ignored);
+        std::fs::write(
+            &file,
+            b"garbage that is long enough to have a trailer of 32 bytes",
+        )
+        .unwrap();
+        assert_eq!(StatCache::load(&file, root).1, LoadOutcome::Ignored);
+    }
+}
