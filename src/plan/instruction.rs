@@ -168,6 +168,10 @@ pub struct RunStep {
     pub network: NetworkMode,
     /// `--security=insecure`.
     pub insecure: bool,
+    /// Predefined proxy build args (`HTTP_PROXY`…) given with `--build-arg` and not
+    /// declared with ARG: set in the command's environment, but kept out of the cache key
+    /// and the history, as Docker does.
+    pub proxy: Vec<(String, String)>,
 }
 
 /// HEALTHCHECK CMD with its options (durations in nanoseconds, as Docker stores them).
