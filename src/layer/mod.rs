@@ -7,24 +7,42 @@
 
 mod blob;
 mod compress;
+mod diff;
+mod diff_overlay;
+mod diff_tree;
 mod entry;
 mod error;
 mod path;
 mod pgzip;
 mod read;
+mod snapshot;
+mod snapshot_copy;
+mod snapshot_view;
 mod tarfmt;
+mod unpack;
+mod unpack_fs;
 pub mod view;
 mod writer;
 
 #[cfg(test)]
+mod diff_tests;
+#[cfg(test)]
 mod golden_tests;
+#[cfg(test)]
+mod test_tar;
+#[cfg(test)]
+mod unpack_tests;
 
 pub use blob::{LayerInfo, LayerOptions, LayerWriter, write_layer};
 pub use compress::{CompressWriter, Compression};
+pub use diff::{DiffError, diff_overlay, diff_tree};
 pub(crate) use entry::path_key;
 pub use entry::{Entry, EntryKind, sort_entries};
 pub use error::LayerError;
 pub use path::clean_tar_path;
 pub use pgzip::ParallelGzip;
 pub use read::{Codec, LayerReader, decoder, decompress, open_layer};
+pub use snapshot::{SnapshotError, Snapshots};
+pub use snapshot_copy::{CopyError, copy_merged};
+pub use snapshot_view::{DirView, Found, LowerView, ResolveError, Resolved, is_opaque, is_whiteout};
 pub use writer::{TarOptions, TarWriter, source_date_epoch};

@@ -1,0 +1,197 @@
+//! Snapshots: each layer unpacked once into `snapshots/<diff-id hex>/`, shared by every
+//! build, used as an overlayfs lowerdir.
+//!
+//! # Format
+//!
+//! A snapshot is an overlayfs layer for a mount with `userxattr`: a whiteout is a 0/0
+//! character device, an opaque directory carries `user.overlay.opaque=y`. Whiteout
+//! devices can be made without privilege (Linux ≥ 5.8) and `user.*` xattrs need none,
+//! so one format serves real root and a rootless process inside its user namespace;
+//! the sandbox mounts every overlay with `userxattr`. The diff also accepts
+//! `trusted.overlay.opaque` in an upperdir.
+//!
+//! # Atomicity
+//!
+//! A snapshot is unpacked into a temp dir under the store's `tmp/`, checked against its
+//! diff ID, flushed (`syncfs`), then renamed into place with `RENAME_NOREPLACE`: a
+//! half-unpacked snapshot is never visible under `snapshots/`. Builds racing on the same
+//! layer serialise on a lock file; if one still loses the rename it uses the winner's.
+
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+use crate::digest::{Digest, HashingReader};
+use crate::fsutil::{self, FileLock};
+use crate::store::Store;
+
+use super::unpack::{UnpackError, UnpackMode, unpack};
+
+/// Why a snapshot could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    /// The layer stream could not be opened.
+    #[error("opening layer {diff_id}: {source}")]
+    Open {
+        /// The layer.
+        diff_id: Digest,
+        /// The error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The layer did not unpack.
+    #[error("unpacking layer {diff_id}: {source}")]
+    Unpack {
+        /// The layer.
+        diff_id: Digest,
+        /// The error.
+        #[source]
+        source: UnpackError,
+    },
+    /// The stream's digest is not the diff ID it was asked for.
+    #[error("layer {expected} is corrupt: its content hashes to {actual}")]
+    DigestMismatch {
+        /// The diff ID asked for.
+        expected: Digest,
+        /// What the stream hashed to.
+        actual: Digest,
+    },
+    /// Store I/O.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+fn ioerr(path: &Path) -> impl FnOnce(io::Error) -> SnapshotError + '_ {
+    move |source| SnapshotError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// The store's snapshot directory.
+#[derive(Debug, Clone)]
+pub struct Snapshots {
+    dir: PathBuf,
+    tmp: PathBuf,
+    locks: PathBuf,
+}
+
+impl Snapshots {
+    /// The snapshots of `store`.
+    pub fn new(store: &Store) -> Snapshots {
+        Snapshots {
+            dir: store.root().join("snapshots"),
+            tmp: store.tmp_dir(),
+            locks: store.root().join("locks"),
+        }
+    }
+
+    /// Where the snapshot of layer `diff_id` lives (whether or not it exists).
+    pub fn path(&self, diff_id: &Digest) -> PathBuf {
+        self.dir.join(diff_id.hex())
+    }
+
+    /// True when the snapshot of `diff_id` exists.
+    pub fn contains(&self, diff_id: &Digest) -> bool {
+        self.path(diff_id).is_dir()
+    }
+
+    /// Returns the snapshot of layer `diff_id`, unpacking the uncompressed tar that
+    /// `open_tar` returns if it is not there yet (`open_tar` is not called otherwise).
+    pub fn ensure<R, E, F>(&self, diff_id: &Digest, open_tar: F) -> Result<PathBuf, SnapshotError>
+    where
+        R: Read,
+        E: Into<Box<dyn std::error::Error + Send + Sync>>,
+        F: FnOnce() -> Result<R, E>,
+    {
+        let dest = self.path(diff_id);
+        if dest.is_dir() {
+            return Ok(dest);
+        }
+        std::fs::create_dir_all(&self.dir).map_err(ioerr(&self.dir))?;
+        let lock_path = self.locks.join(format!("snapshot-{}.lock", diff_id.hex()));
+        let _lock = FileLock::exclusive(&lock_path).map_err(ioerr(&lock_path))?;
+        if dest.is_dir() {
+            return Ok(dest);
+        }
+        let reader = open_tar().map_err(|e| SnapshotError::Open {
+            diff_id: *diff_id,
+            source: e.into(),
+        })?;
+        let staging = tempfile::Builder::new()
+            .prefix(&format!("snapshot-{}-", diff_id.short()))
+            .tempdir_in(&self.tmp)
+            .map_err(ioerr(&self.tmp))?;
+        set_mode_755(staging.path())?;
+        let mut hashing = HashingReader::new(reader);
+        unpack(&mut hashing, staging.path(), UnpackMode::Overlay).map_err(|source| {
+            SnapshotError::Unpack {
+                diff_id: *diff_id,
+                source,
+            }
+        })?;
+        // The tar reader stops at the end-of-archive marker; hash the padding after it too.
+        io::copy(&mut hashing, &mut io::sink()).map_err(|e| SnapshotError::Unpack {
+            diff_id: *diff_id,
+            source: UnpackError::Read(e),
+        })?;
+        let (_, actual, _) = hashing.finish();
+        if actual != *diff_id {
+            return Err(SnapshotError::DigestMismatch {
+                expected: *diff_id,
+                actual,
+            });
+        }
+        publish(staging.path(), &dest)?;
+        if !staging.path().exists() {
+            // Renamed into place: nothing left for the TempDir to delete.
+            let _ = staging.keep();
+        }
+        Ok(dest)
+    }
+
+    /// Moves an already-unpacked directory `dir` (same filesystem) into place as the
+    /// snapshot of `diff_id`, e.g. a RUN step's upperdir whose layer was just written.
+    /// If the snapshot appeared meanwhile, `dir` is deleted and the existing one kept.
+    pub fn adopt(&self, diff_id: &Digest, dir: &Path) -> Result<PathBuf, SnapshotError> {
+        let dest = self.path(diff_id);
+        std::fs::create_dir_all(&self.dir).map_err(ioerr(&self.dir))?;
+        if !dest.is_dir() {
+            set_mode_755(dir)?;
+            publish(dir, &dest)?;
+        }
+        if dir.exists() {
+            std::fs::remove_dir_all(dir).map_err(ioerr(dir))?;
+        }
+        Ok(dest)
+    }
+}
+
+fn set_mode_755(dir: &Path) -> Result<(), SnapshotError> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).map_err(ioerr(dir))
+}
+
+/// Flushes `staging` and renames it to `dest` unless `dest` exists.
+fn publish(staging: &Path, dest: &Path) -> Result<(), SnapshotError> {
+    let fd = std::fs::File::open(staging).map_err(ioerr(staging))?;
+    rustix::fs::syncfs(&fd).map_err(|e| ioerr(staging)(e.into()))?;
+    match rustix::fs::renameat_with(
+        rustix::fs::CWD,
+        staging,
+        rustix::fs::CWD,
+        dest,
+        rustix::fs::RenameFlags::NOREPLACE,
+    ) {
+        Ok(()) => {}
+        Err(rustix::io::Errno::EXIST | rustix::io::Errno::NOTEMPTY) => return Ok(()),
+        Err(e) => return Err(ioerr(dest)(e.into())),
+    }
+    let parent = dest.parent().unwrap_or(Path::new("."));
+    fsutil::sync_dir(parent).map_err(ioerr(parent))
+}

@@ -1,0 +1,516 @@
+//! The container set-up sequence, run by the step's pid 1 before it execs the command.
+//!
+//! Everything is expressed through [`Syscall`], so the order and arguments are
+//! unit-tested with a recording double. The parent computes a [`SetupPlan`] (paths,
+//! generated files, resolved mounts); this module only executes it:
+//!
+//! 1. make all mounts private, mount the rootfs (overlay, or a bind of the copy);
+//! 2. `/proc` (with Docker's read-only and masked paths), a tmpfs `/dev` with the host's
+//!    null, zero, full, random, urandom and tty bound in, devpts, shm, mqueue, `/sys`;
+//! 3. generated files (hosts, resolv.conf, secrets, heredocs) from a private tmpfs,
+//!    then the RUN mounts, parents first; every target resolved inside the rootfs;
+//! 4. `pivot_root(".", ".")` and a lazy unmount of the old root: no host mount is left;
+//! 5. hostname, `lo`, user (from the image's passwd/group), working dir, session,
+//!    umask 022, Docker's default capabilities, and the command looked up in `PATH`.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use rustix::mount::MountFlags;
+
+use super::spec::DEFAULT_PATH;
+use super::syscall::{NodeKind, OverlayMount, Syscall};
+use super::user::resolve_user;
+
+/// Docker's default capability set (containerd's `defaultUnixCaps`): CHOWN,
+/// DAC_OVERRIDE, FSETID, FOWNER, MKNOD, NET_RAW, SETGID, SETUID, SETFCAP, SETPCAP,
+/// NET_BIND_SERVICE, SYS_CHROOT, KILL, AUDIT_WRITE.
+pub const DEFAULT_CAPS: u64 = (1 << 0)
+    | (1 << 1)
+    | (1 << 4)
+    | (1 << 3)
+    | (1 << 27)
+    | (1 << 13)
+    | (1 << 6)
+    | (1 << 7)
+    | (1 << 31)
+    | (1 << 8)
+    | (1 << 10)
+    | (1 << 18)
+    | (1 << 5)
+    | (1 << 29);
+
+/// Paths under `/proc` made read-only (containerd's defaults).
+const READONLY_PATHS: [&str; 5] = [
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
+
+/// Paths hidden from the step (containerd's defaults).
+const MASKED_PATHS: [&str; 11] = [
+    "/proc/acpi",
+    "/proc/asound",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+    "/proc/scsi",
+];
+
+/// Host devices bound into the step's `/dev`.
+const DEVICES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
+
+/// How the rootfs is mounted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rootfs {
+    /// overlayfs over the snapshots.
+    Overlay(OverlayMount),
+    /// A plain directory (the copy fallback), bound onto itself.
+    Dir,
+}
+
+/// A file made in the private tmpfs and bound read-only at `target`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PlannedFile {
+    /// Name inside the tmpfs.
+    pub name: String,
+    /// Path in the container.
+    pub target: String,
+    /// Content.
+    pub contents: Vec<u8>,
+    /// Mode.
+    pub mode: u32,
+    /// Owner.
+    pub uid: u32,
+    /// Group.
+    pub gid: u32,
+}
+
+impl std::fmt::Debug for PlannedFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PlannedFile({} -> {})", self.name, self.target)
+    }
+}
+
+/// A RUN mount, resolved to host paths.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlannedMount {
+    /// A fresh tmpfs.
+    Tmpfs {
+        /// Target in the container.
+        target: String,
+        /// Size limit in bytes.
+        size: Option<u64>,
+    },
+    /// A bind of `source` resolved inside `source_root` (after mounting `overlay` there
+    /// when given).
+    Bind {
+        /// The tree the source is resolved in.
+        source_root: PathBuf,
+        /// An overlay to mount at `source_root` first (multi-layer or writable binds).
+        overlay: Option<OverlayMount>,
+        /// Path inside the tree.
+        source: String,
+        /// Target in the container.
+        target: String,
+        /// What the target must be when it is created.
+        kind: NodeKind,
+        /// Read-only.
+        readonly: bool,
+    },
+}
+
+/// Everything the child needs to set the container up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetupPlan {
+    /// How to mount the rootfs.
+    pub rootfs: Rootfs,
+    /// Where the rootfs is mounted (or the copied tree).
+    pub root: PathBuf,
+    /// Mount point of the private tmpfs holding generated files.
+    pub files_dir: PathBuf,
+    /// Generated files.
+    pub files: Vec<PlannedFile>,
+    /// RUN mounts, parents first.
+    pub mounts: Vec<PlannedMount>,
+    /// The step has its own network namespace.
+    pub new_netns: bool,
+    /// Mount a fresh sysfs (else bind the host's read-only).
+    pub mount_sysfs: bool,
+    /// Hostname.
+    pub hostname: String,
+    /// `USER`.
+    pub user: String,
+    /// Working directory.
+    pub cwd: String,
+    /// Environment as given.
+    pub env: Vec<String>,
+    /// Command.
+    pub argv: Vec<String>,
+}
+
+/// Why the set-up stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SetupError {
+    /// overlayfs could not be mounted (the parent may fall back to a copy).
+    Overlay(String),
+    /// Any other set-up step failed.
+    Failed(String),
+    /// `USER` does not resolve.
+    User(String),
+    /// The command cannot be executed: exit code and message.
+    Exec(i32, String),
+}
+
+/// The command as it will be executed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Launch {
+    /// Path of the executable.
+    pub path: String,
+    /// argv.
+    pub argv: Vec<String>,
+    /// Final environment.
+    pub env: Vec<String>,
+}
+
+fn fail(what: impl Into<String>) -> impl FnOnce(io::Error) -> SetupError {
+    let what = what.into();
+    move |e| SetupError::Failed(format!("{what}: {e}"))
+}
+
+fn not_found(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::NotFound
+}
+
+/// Runs the set-up and execs the command; returns only on failure.
+pub fn setup_and_exec(sys: &mut dyn Syscall, p: &SetupPlan) -> SetupError {
+    let launch = match setup(sys, p) {
+        Ok(l) => l,
+        Err(e) => return e,
+    };
+    let e = sys.exec(&launch.path, &launch.argv, &launch.env);
+    let path = &launch.path;
+    match e.raw_os_error() {
+        Some(libc::ENOENT) => {
+            SetupError::Exec(127, format!("exec {path}: no such file or directory"))
+        }
+        Some(libc::EACCES) => SetupError::Exec(126, format!("exec {path}: permission denied")),
+        Some(libc::ENOEXEC) => SetupError::Exec(126, format!("exec {path}: exec format error")),
+        _ => SetupError::Exec(126, format!("exec {path}: {e}")),
+    }
+}
+
+/// Sets the container up and returns what to exec.
+pub fn setup(sys: &mut dyn Syscall, p: &SetupPlan) -> Result<Launch, SetupError> {
+    sys.make_rprivate(Path::new("/"))
+        .map_err(fail("making mounts private"))?;
+    match &p.rootfs {
+        Rootfs::Overlay(o) => sys
+            .mount_overlay(o, &p.root)
+            .map_err(|e| SetupError::Overlay(e.to_string()))?,
+        Rootfs::Dir => sys
+            .bind(&p.root, &p.root, false, false)
+            .map_err(fail("binding the rootfs"))?,
+    }
+    mount_proc(sys, &p.root)?;
+    mount_dev(sys, &p.root)?;
+    mount_sys(sys, &p.root, p.mount_sysfs)?;
+    mask_paths(sys, &p.root)?;
+    mount_files(sys, p)?;
+    for m in &p.mounts {
+        mount_one(sys, &p.root, m)?;
+    }
+
+    sys.chdir(&p.root).map_err(fail("chdir to the rootfs"))?;
+    sys.pivot_root(Path::new("."), Path::new("."))
+        .map_err(fail("pivot_root"))?;
+    sys.umount_detach(Path::new("."))
+        .map_err(fail("unmounting the old root"))?;
+    sys.chdir(Path::new("/")).map_err(fail("chdir /"))?;
+
+    sys.sethostname(&p.hostname).map_err(fail("sethostname"))?;
+    if p.new_netns {
+        sys.loopback_up().map_err(fail("bringing lo up"))?;
+    }
+
+    let passwd = read_text(sys, "/etc/passwd")?;
+    let group = read_text(sys, "/etc/group")?;
+    let user =
+        resolve_user(&p.user, passwd.as_deref(), group.as_deref()).map_err(SetupError::User)?;
+    let env = final_env(&p.env, &user.home);
+    ensure_cwd(sys, &p.cwd, user.uid, user.gid)?;
+    let early_chdir = sys.chdir(Path::new(&p.cwd)).is_ok();
+
+    sys.setsid().map_err(fail("setsid"))?;
+    sys.umask(0o022);
+    sys.drop_bounding_caps(DEFAULT_CAPS)
+        .map_err(fail("dropping capabilities"))?;
+    sys.set_ids(user.uid, user.gid, &user.groups)
+        .map_err(fail("switching user"))?;
+    if user.uid == 0 {
+        sys.set_caps(DEFAULT_CAPS)
+            .map_err(fail("setting capabilities"))?;
+    }
+    if !early_chdir {
+        sys.chdir(Path::new(&p.cwd))
+            .map_err(fail(format!("chdir to {}", p.cwd)))?;
+    }
+    let Some(arg0) = p.argv.first() else {
+        return Err(SetupError::Failed("empty command".into()));
+    };
+    let path = find_executable(sys, arg0, &env)?;
+    sys.cloexec_from(3).map_err(fail("closing inherited fds"))?;
+    Ok(Launch {
+        path,
+        argv: p.argv.clone(),
+        env,
+    })
+}
+
+fn mount_proc(sys: &mut dyn Syscall, root: &Path) -> Result<(), SetupError> {
+    let t = sys
+        .resolve(root, "/proc", Some(NodeKind::Dir))
+        .map_err(fail("/proc"))?;
+    let f = MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC;
+    sys.mount_fs("proc", &t, f, "")
+        .map_err(fail("mounting /proc"))?;
+    for ro in READONLY_PATHS {
+        let t = match sys.resolve(root, ro, None) {
+            Ok(t) => t,
+            Err(e) if not_found(&e) => continue,
+            Err(e) => return Err(fail(ro)(e)),
+        };
+        sys.bind(&t, &t, true, true)
+            .map_err(fail(format!("making {ro} read-only")))?;
+    }
+    Ok(())
+}
+
+fn mount_dev(sys: &mut dyn Syscall, root: &Path) -> Result<(), SetupError> {
+    let t = sys
+        .resolve(root, "/dev", Some(NodeKind::Dir))
+        .map_err(fail("/dev"))?;
+    sys.mount_fs(
+        "tmpfs",
+        &t,
+        MountFlags::NOSUID | MountFlags::STRICTATIME,
+        "mode=755,size=65536k",
+    )
+    .map_err(fail("mounting /dev"))?;
+    // Resolve again: the old handle names the directory under the new tmpfs.
+    let dev = sys.resolve(root, "/dev", None).map_err(fail("/dev"))?;
+    for d in DEVICES {
+        let t = dev.join(d);
+        sys.write_file(&t, b"", 0o666)
+            .map_err(fail(format!("/dev/{d}")))?;
+        sys.bind(&Path::new("/dev").join(d), &t, false, false)
+            .map_err(fail(format!("binding /dev/{d}")))?;
+    }
+    let pts = dev.join("pts");
+    sys.mkdir(&pts, 0o755).map_err(fail("/dev/pts"))?;
+    let f = MountFlags::NOSUID | MountFlags::NOEXEC;
+    if sys
+        .mount_fs(
+            "devpts",
+            &pts,
+            f,
+            "newinstance,ptmxmode=0666,mode=0620,gid=5",
+        )
+        .is_err()
+    {
+        // gid 5 (tty) is not mapped in a user namespace without subordinate ids.
+        sys.mount_fs("devpts", &pts, f, "newinstance,ptmxmode=0666,mode=0620")
+            .map_err(fail("mounting /dev/pts"))?;
+    }
+    sys.symlink("pts/ptmx", &dev.join("ptmx"))
+        .map_err(fail("/dev/ptmx"))?;
+    let shm = dev.join("shm");
+    sys.mkdir(&shm, 0o1777).map_err(fail("/dev/shm"))?;
+    let f = MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC;
+    sys.mount_fs("tmpfs", &shm, f, "mode=1777,size=65536k")
+        .map_err(fail("mounting /dev/shm"))?;
+    let mq = dev.join("mqueue");
+    sys.mkdir(&mq, 0o755).map_err(fail("/dev/mqueue"))?;
+    // Best effort, as not every kernel has POSIX message queues.
+    let _ = sys.mount_fs("mqueue", &mq, f, "");
+    for (name, target) in [
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+    ] {
+        sys.symlink(target, &dev.join(name))
+            .map_err(fail(format!("/dev/{name}")))?;
+    }
+    Ok(())
+}
+
+fn mount_sys(sys: &mut dyn Syscall, root: &Path, fresh: bool) -> Result<(), SetupError> {
+    let t = sys
+        .resolve(root, "/sys", Some(NodeKind::Dir))
+        .map_err(fail("/sys"))?;
+    let f = MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC | MountFlags::RDONLY;
+    if fresh && sys.mount_fs("sysfs", &t, f, "").is_ok() {
+        return Ok(());
+    }
+    // A sysfs can only be mounted with a network namespace of our own: show the host's.
+    sys.bind(Path::new("/sys"), &t, true, true)
+        .map_err(fail("binding /sys"))
+}
+
+fn mask_paths(sys: &mut dyn Syscall, root: &Path) -> Result<(), SetupError> {
+    for m in MASKED_PATHS {
+        let t = match sys.resolve(root, m, None) {
+            Ok(t) => t,
+            Err(e) if not_found(&e) => continue,
+            Err(e) => return Err(fail(m)(e)),
+        };
+        let r = match sys.stat(&t) {
+            Ok(Some(st)) if st.is_dir => sys.mount_fs("tmpfs", &t, MountFlags::RDONLY, ""),
+            Ok(Some(_)) => sys.bind(Path::new("/dev/null"), &t, false, true),
+            Ok(None) => continue,
+            Err(e) => Err(e),
+        };
+        r.map_err(fail(format!("masking {m}")))?;
+    }
+    Ok(())
+}
+
+fn mount_files(sys: &mut dyn Syscall, p: &SetupPlan) -> Result<(), SetupError> {
+    let f = MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC;
+    sys.mount_fs("tmpfs", &p.files_dir, f, "mode=755")
+        .map_err(fail("mounting the files tmpfs"))?;
+    for file in &p.files {
+        let src = p.files_dir.join(&file.name);
+        sys.write_file(&src, &file.contents, file.mode)
+            .map_err(fail(format!("writing {}", file.target)))?;
+        sys.chown(&src, file.uid, file.gid)
+            .map_err(fail(format!("chown {}", file.target)))?;
+        let t = sys
+            .resolve(&p.root, &file.target, Some(NodeKind::File))
+            .map_err(fail(&file.target))?;
+        sys.bind(&src, &t, false, true)
+            .map_err(fail(format!("binding {}", file.target)))?;
+    }
+    Ok(())
+}
+
+fn mount_one(sys: &mut dyn Syscall, root: &Path, m: &PlannedMount) -> Result<(), SetupError> {
+    match m {
+        PlannedMount::Tmpfs { target, size } => {
+            let t = sys
+                .resolve(root, target, Some(NodeKind::Dir))
+                .map_err(fail(target))?;
+            let data = size.map(|s| format!("size={s}")).unwrap_or_default();
+            sys.mount_fs("tmpfs", &t, MountFlags::NOSUID, &data)
+                .map_err(fail(format!("mounting tmpfs on {target}")))
+        }
+        PlannedMount::Bind {
+            source_root,
+            overlay,
+            source,
+            target,
+            kind,
+            readonly,
+        } => {
+            if let Some(o) = overlay {
+                sys.mount_overlay(o, source_root)
+                    .map_err(fail(format!("preparing the source of {target}")))?;
+            }
+            let src = sys
+                .resolve(source_root, source, None)
+                .map_err(fail(format!("mount source {source}")))?;
+            let t = sys
+                .resolve(root, target, Some(*kind))
+                .map_err(fail(target))?;
+            sys.bind(&src, &t, true, *readonly)
+                .map_err(fail(format!("binding {target}")))
+        }
+    }
+}
+
+fn read_text(sys: &mut dyn Syscall, path: &str) -> Result<Option<String>, SetupError> {
+    let bytes = sys
+        .read_file(Path::new(path))
+        .map_err(fail(format!("reading {path}")))?;
+    Ok(bytes.map(|b| String::from_utf8_lossy(&b).into_owned()))
+}
+
+/// The env as given, plus `PATH` and `HOME` when absent.
+pub fn final_env(env: &[String], home: &str) -> Vec<String> {
+    let has = |k: &str| {
+        env.iter()
+            .any(|e| e.split_once('=').map_or(e.as_str(), |(n, _)| n) == k)
+    };
+    let mut out = env.to_vec();
+    if !has("PATH") {
+        out.push(format!("PATH={DEFAULT_PATH}"));
+    }
+    if !has("HOME") {
+        out.push(format!("HOME={home}"));
+    }
+    out
+}
+
+/// Creates the working directory (and missing parents) owned by the user, as BuildKit
+/// does when it does not exist.
+fn ensure_cwd(sys: &mut dyn Syscall, cwd: &str, uid: u32, gid: u32) -> Result<(), SetupError> {
+    let mut cur = PathBuf::from("/");
+    for comp in cwd.split('/').filter(|c| !c.is_empty() && *c != ".") {
+        cur.push(comp);
+        match sys
+            .stat(&cur)
+            .map_err(fail(format!("working directory {cwd}")))?
+        {
+            Some(st) if st.is_dir => {}
+            Some(_) => {
+                return Err(SetupError::Failed(format!(
+                    "working directory {cwd}: not a directory"
+                )));
+            }
+            None => {
+                let what = format!("creating working directory {cwd}");
+                sys.mkdir(&cur, 0o755).map_err(fail(what.clone()))?;
+                sys.chown(&cur, uid, gid).map_err(fail(what))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Go's `exec.LookPath` against the step's `PATH`, with runc's error text.
+fn find_executable(
+    sys: &mut dyn Syscall,
+    name: &str,
+    env: &[String],
+) -> Result<String, SetupError> {
+    if name.contains('/') {
+        return Ok(name.to_string());
+    }
+    let path = env
+        .iter()
+        .rev()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or(DEFAULT_PATH);
+    for dir in path.split(':') {
+        let dir = if dir.is_empty() { "." } else { dir };
+        let cand = format!("{dir}/{name}");
+        if let Ok(Some(st)) = sys.stat(Path::new(&cand))
+            && !st.is_dir
+            && st.mode & 0o111 != 0
+        {
+            return Ok(cand);
+        }
+    }
+    Err(SetupError::Exec(
+        127,
+        format!("exec: \"{name}\": executable file not found in $PATH"),
+    ))
+}
