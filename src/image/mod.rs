@@ -53,3 +53,8 @@ pub mod media {
 
 /// The annotation that names a manifest in an OCI layout's `index.json`.
 pub const REF_NAME_ANNOTATION: &str = "org.opencontainers.image.ref.name";
+
+/// rbuild's annotation on a store tag whose image was pulled from a registry (the value
+/// is the canonical reference): such a tag is re-resolved against the registry once per
+/// build, while a built or imported image is only ever local.
+pub const PULLED_FROM_ANNOTATION: &str = "dev.rbuild.pulled-from";
