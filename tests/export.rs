@@ -245,3 +245,55 @@ fn output_specs_parse_as_buildx_does() {
         "{err}"
     );
 }
+
+#[test]
+fn export_dispatch_runs_the_named_exporter() {
+    use rbuild::export::export;
+    let env = Env::new();
+    env.import_busybox("app:1.0");
+    let store = Store::open(&env.root).unwrap();
+    let desc = store.resolve("app:1.0").unwrap().unwrap();
+    let tags = ["app:2".to_string()];
+
+    let tarball = env.path("out.tar");
+    let spec = OutputSpec::parse(&format!("type=oci,dest={}", tarball.display())).unwrap();
+    export(&store, &desc, &spec, &tags).unwrap();
+    let index = json(
+        std::str::from_utf8(&member(&std::fs::read(&tarball).unwrap(), "index.json")).unwrap(),
+    );
+    assert_eq!(
+        index["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"],
+        "2"
+    );
+
+    let dir = env.path("layout");
+    let spec = OutputSpec::parse(&format!(
+        "type=oci,dest={},tar=false,name=x:9",
+        dir.display()
+    ))
+    .unwrap();
+    export(&store, &desc, &spec, &tags).unwrap();
+    let index = json(&std::fs::read_to_string(dir.join("index.json")).unwrap());
+    assert_eq!(
+        index["manifests"][0]["annotations"]["io.containerd.image.name"],
+        "docker.io/library/x:9"
+    );
+
+    let spec = OutputSpec::parse("type=image,name=registry.local/app:3,push=true").unwrap();
+    let outcome = export(&store, &desc, &spec, &tags).unwrap();
+    assert!(outcome.push);
+    assert_eq!(outcome.tagged, ["registry.local/app:3"]);
+    assert_eq!(
+        store
+            .resolve("registry.local/app:3")
+            .unwrap()
+            .unwrap()
+            .digest,
+        desc.digest
+    );
+
+    let local = env.path("rootfs");
+    let spec = OutputSpec::parse(local.to_str().unwrap()).unwrap();
+    export(&store, &desc, &spec, &tags).unwrap();
+    assert!(local.join("etc/group").exists());
+}

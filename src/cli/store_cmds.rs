@@ -3,7 +3,7 @@
 //! Data goes to stdout, progress and errors to stderr; sizes and ages are printed as
 //! `docker images` prints them (decimal units, three significant digits; "2 hours ago").
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::Path;
 
 use super::Report;
@@ -11,8 +11,7 @@ use super::args::{
     Compression, ImagesArgs, ImportArgs, InspectArgs, ListFormat, PruneArgs, RmiArgs, SaveArgs,
     SaveFormat, TagArgs,
 };
-use crate::export::{write_docker_archive, write_oci_archive};
-use crate::fsutil::AtomicFile;
+use crate::export::{ExportError, write_docker_archive, write_file, write_oci_archive};
 use crate::image::Descriptor;
 use crate::store::names::repository_and_tag;
 use crate::store::{Store, StoreError};
@@ -128,29 +127,26 @@ pub fn save(root: &Path, a: SaveArgs) -> Result<(), Report> {
     let desc = require(&store, &a.name)?;
     let _guard = store.build_guard()?;
     let names = [a.name.clone()];
-    let write = |w: &mut dyn Write| -> Result<(), Report> {
+    let write = |w: &mut dyn Write| -> Result<(), ExportError> {
         match a.format {
-            SaveFormat::Oci => write_oci_archive(&store, &desc, &names, w)?,
-            SaveFormat::Docker => write_docker_archive(&store, &desc, &names, w)?,
-        };
-        Ok(())
+            SaveFormat::Oci => write_oci_archive(&store, &desc, &names, w).map(drop),
+            SaveFormat::Docker => write_docker_archive(&store, &desc, &names, w).map(drop),
+        }
     };
-    if a.output.as_os_str() == "-" {
-        let stdout = std::io::stdout();
-        let mut lock = stdout.lock();
-        write(&mut lock)?;
-        return lock
-            .flush()
-            .map_err(|e| Report::msg(format!("writing to standard output: {e}")));
+    if a.output.as_os_str() != "-" {
+        return Ok(write_file(&a.output, write)?);
     }
-    let io = |e: std::io::Error| Report::msg(format!("{}: {e}", a.output.display()));
-    let mut file = AtomicFile::create(&a.output).map_err(io)?;
-    {
-        let mut buf = std::io::BufWriter::with_capacity(1 << 20, &mut file);
-        write(&mut buf)?;
-        buf.flush().map_err(io)?;
+    let stdout = std::io::stdout();
+    if stdout.is_terminal() {
+        return Err(
+            Report::msg("refusing to write an image archive to a terminal")
+                .with_hint("redirect standard output or give -o FILE"),
+        );
     }
-    file.commit().map_err(io)
+    let mut lock = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
+    write(&mut lock)?;
+    lock.flush()
+        .map_err(|e| Report::msg(format!("writing to standard output: {e}")))
 }
 
 /// Runs `rbuild inspect`: the image config JSON, pretty-printed, as stored.

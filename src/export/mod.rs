@@ -4,12 +4,14 @@
 //! stored blobs are copied as they are, never re-compressed.
 
 mod archive;
+mod dispatch;
 mod docker;
 mod local;
 mod merge;
 mod oci;
 mod spec;
 
+pub use dispatch::{ExportOutcome, export, write_file};
 pub use docker::write_docker_archive;
 pub use local::{LocalExport, export_local, write_rootfs_tar};
 pub use oci::{closure, write_oci_archive, write_oci_dir};
