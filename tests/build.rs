@@ -10,9 +10,10 @@ use std::process::Command;
 use serde_json::Value;
 use support::{TestDir, assert_success, have_tool};
 
+/// The config blob as stored (`--raw`: skopeo's own rendering drops Docker's fields).
 fn skopeo_config(target: &str) -> Value {
     let out = Command::new("skopeo")
-        .args(["inspect", "--config", target])
+        .args(["inspect", "--raw", "--config", target])
         .output()
         .unwrap();
     assert!(

@@ -5,7 +5,6 @@
 
 mod args;
 mod build;
-#[allow(dead_code)] // wired into `rbuild build` when the solver lands
 mod flags;
 mod parse;
 mod registry_cmds;

@@ -44,6 +44,8 @@ pub use pgzip::ParallelGzip;
 pub use read::{Codec, LayerReader, decoder, decompress, open_layer};
 pub use snapshot::{SnapshotError, Snapshots};
 pub use snapshot_copy::{CopyError, copy_merged};
-pub use snapshot_view::{DirView, Found, LowerView, ResolveError, Resolved, is_opaque, is_whiteout};
+pub use snapshot_view::{
+    DirView, Found, LowerView, ResolveError, Resolved, is_opaque, is_whiteout,
+};
 pub use unpack::{OPAQUE_XATTR, UnpackError, UnpackMode, UnpackReport, unpack};
 pub use writer::{TarOptions, TarWriter, source_date_epoch};

@@ -48,6 +48,7 @@ pub struct ImageSource {
     policy: PullPolicy,
     sink: Arc<dyn Sink>,
     ids: Arc<AtomicUsize>,
+    pulled: Mutex<std::collections::HashSet<String>>,
     cache: Mutex<HashMap<(String, String), Result<Arc<ResolvedImage>, String>>>,
 }
 
@@ -61,38 +62,83 @@ impl ImageSource {
         sink: Arc<dyn Sink>,
         ids: Arc<AtomicUsize>,
     ) -> ImageSource {
-        ImageSource { store, registry, policy, sink, ids, cache: Mutex::new(HashMap::new()) }
+        ImageSource {
+            store,
+            registry,
+            policy,
+            sink,
+            ids,
+            pulled: Mutex::default(),
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// True when this build pulled `reference` from a registry (its FROM was not a
+    /// cache hit).
+    pub fn was_pulled(&self, reference: &str) -> bool {
+        self.pulled
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(reference)
     }
 
     /// The image `reference` names, for `platform` (cached for the build).
     pub fn get(&self, reference: &str, platform: &Platform) -> Result<Arc<ResolvedImage>, String> {
         let key = (reference.to_string(), platform.to_spec());
-        if let Some(r) = self.cache.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+        if let Some(r) = self
+            .cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+        {
             return r.clone();
         }
         let result = self.resolve_uncached(reference, platform).map(Arc::new);
-        self.cache.lock().unwrap_or_else(|p| p.into_inner()).insert(key, result.clone());
+        self.cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, result.clone());
         result
     }
 
-    fn resolve_uncached(&self, reference: &str, platform: &Platform) -> Result<ResolvedImage, String> {
+    fn resolve_uncached(
+        &self,
+        reference: &str,
+        platform: &Platform,
+    ) -> Result<ResolvedImage, String> {
         let desc = if let Some(rest) = reference.strip_prefix("oci-layout://") {
             let (path, tag) = split_path_tag(rest);
-            self.store.import_oci_layout_for(Path::new(path), tag, platform).map_err(|e| e.to_string())?
+            self.store
+                .import_oci_layout_for(Path::new(path), tag, platform)
+                .map_err(|e| e.to_string())?
         } else if let Some(rest) = reference.strip_prefix("oci-archive://") {
             let (path, tag) = split_path_tag(rest);
-            self.store.import_oci_archive_for(Path::new(path), tag, platform).map_err(|e| e.to_string())?
+            self.store
+                .import_oci_archive_for(Path::new(path), tag, platform)
+                .map_err(|e| e.to_string())?
         } else {
             self.resolve_name(reference, platform)?
         };
-        let image = self.store.load_image_for(&desc, platform).map_err(|e| e.to_string())?;
-        Ok(ResolvedImage { reference: reference.to_string(), image })
+        let image = self
+            .store
+            .load_image_for(&desc, platform)
+            .map_err(|e| e.to_string())?;
+        Ok(ResolvedImage {
+            reference: reference.to_string(),
+            image,
+        })
     }
 
-    fn resolve_name(&self, name: &str, platform: &Platform) -> Result<crate::image::Descriptor, String> {
+    fn resolve_name(
+        &self,
+        name: &str,
+        platform: &Platform,
+    ) -> Result<crate::image::Descriptor, String> {
         let parsed = Reference::parse(name).map_err(|e| e.to_string())?;
         let local = self.store.resolve(name).map_err(|e| e.to_string())?;
-        let pulled = local.as_ref().is_some_and(|d| d.annotation(PULLED_FROM_ANNOTATION).is_some());
+        let pulled = local
+            .as_ref()
+            .is_some_and(|d| d.annotation(PULLED_FROM_ANNOTATION).is_some());
         let ask_registry = match (self.policy, &local) {
             (PullPolicy::Never, _) => false,
             (PullPolicy::Always, _) => true,
@@ -108,16 +154,32 @@ impl ImageSource {
             });
         }
         let Some(registry) = &self.registry else {
-            return local.ok_or_else(|| format!("image {name} is not in the store, and no registry client is configured"));
+            return local.ok_or_else(|| {
+                format!("image {name} is not in the store, and no registry client is configured")
+            });
         };
         let id = self.ids.fetch_add(1, Ordering::Relaxed) + 1;
         let started = Instant::now();
         let text = format!("[internal] load metadata for {parsed}");
-        self.sink.emit(&Event::StepStart(StepInfo { id, stage: String::new(), index: 0, total: 0, text, show_stage: false }));
+        self.sink.emit(&Event::StepStart(StepInfo {
+            id,
+            stage: String::new(),
+            index: 0,
+            total: 0,
+            text,
+            show_stage: false,
+        }));
         let result = self.ask_registry(registry, name, &parsed, local, platform, id);
         match &result {
-            Ok(_) => self.sink.emit(&Event::StepDone { id, cached: false, elapsed: started.elapsed() }),
-            Err(e) => self.sink.emit(&Event::StepError { id, message: e.clone() }),
+            Ok(_) => self.sink.emit(&Event::StepDone {
+                id,
+                cached: false,
+                elapsed: started.elapsed(),
+            }),
+            Err(e) => self.sink.emit(&Event::StepError {
+                id,
+                message: e.clone(),
+            }),
         }
         result
     }
@@ -138,7 +200,11 @@ impl ImageSource {
                 Ok(remote) if remote.digest == l.digest => return Ok(l.clone()),
                 Ok(_) => {}
                 Err(e) if self.policy != PullPolicy::Always => {
-                    self.sink.emit(&Event::Warning { message: format!("{name}: using the local image, the registry could not be reached: {e}") });
+                    self.sink.emit(&Event::Warning {
+                        message: format!(
+                            "{name}: using the local image, the registry could not be reached: {e}"
+                        ),
+                    });
                     return Ok(l.clone());
                 }
                 Err(e) => return Err(e.to_string()),
@@ -153,21 +219,42 @@ impl ImageSource {
                 crate::registry::TransferPhase::Skipped => TransferPhase::Skipped,
                 crate::registry::TransferPhase::Mounted => TransferPhase::Mounted,
             };
-            sink.emit(&Event::Transfer { id, digest: ev.digest.to_string(), phase, done: ev.done, total: ev.total });
+            sink.emit(&Event::Transfer {
+                id,
+                digest: ev.digest.to_string(),
+                phase,
+                done: ev.done,
+                total: ev.total,
+            });
         };
-        let pulled = registry.pull(&self.store, parsed, platform, &progress).map_err(|e| {
-            let hint = e.hint().map(|h| format!(" (hint: {h})")).unwrap_or_default();
-            format!("{e}{hint}")
-        })?;
-        let desc = pulled.manifest_descriptor.clone().with_annotation(PULLED_FROM_ANNOTATION, &parsed.to_string());
-        self.store.tag(&parsed.familiar(), &desc).map_err(|e| e.to_string())?;
+        let pulled = registry
+            .pull(&self.store, parsed, platform, &progress)
+            .map_err(|e| {
+                let hint = e
+                    .hint()
+                    .map(|h| format!(" (hint: {h})"))
+                    .unwrap_or_default();
+                format!("{e}{hint}")
+            })?;
+        self.pulled
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name.to_string());
+        let desc = pulled
+            .manifest_descriptor
+            .clone()
+            .with_annotation(PULLED_FROM_ANNOTATION, &parsed.to_string());
+        self.store
+            .tag(&parsed.familiar(), &desc)
+            .map_err(|e| e.to_string())?;
         Ok(pulled.manifest_descriptor)
     }
 }
 
 impl BaseResolver for ImageSource {
     fn resolve(&self, reference: &str, platform: &Platform) -> Result<ImageConfig, String> {
-        self.get(reference, platform).map(|r| r.image.config.clone())
+        self.get(reference, platform)
+            .map(|r| r.image.config.clone())
     }
 }
 

@@ -24,7 +24,11 @@ pub(crate) struct Download {
 }
 
 /// Downloads `url` into the store's temp dir.
-pub(crate) fn download(s: &Solver<'_>, url: &str, checksum: Option<&str>) -> Result<Download, SolveError> {
+pub(crate) fn download(
+    s: &Solver<'_>,
+    url: &str,
+    checksum: Option<&str>,
+) -> Result<Download, SolveError> {
     let fail = |why: String| SolveError::copy(format!("ADD {url}: {why}"));
     let name = url
         .split(['?', '#'])
@@ -47,7 +51,8 @@ pub(crate) fn download(s: &Solver<'_>, url: &str, checksum: Option<&str>) -> Res
         .and_then(|v| v.to_str().ok())
         .and_then(|v| jiff::fmt::rfc2822::parse(v).ok())
         .map(|z| z.timestamp().as_second());
-    let mut file = tempfile::NamedTempFile::new_in(s.store.tmp_dir()).map_err(|e| fail(e.to_string()))?;
+    let mut file =
+        tempfile::NamedTempFile::new_in(s.store.tmp_dir()).map_err(|e| fail(e.to_string()))?;
     let mut hasher = Hasher::new();
     let mut reader = resp.body_mut().as_reader();
     let mut buf = vec![0u8; 256 * 1024];
@@ -62,10 +67,20 @@ pub(crate) fn download(s: &Solver<'_>, url: &str, checksum: Option<&str>) -> Res
     let size = hasher.len();
     let digest = hasher.finish();
     if let Some(want) = checksum {
-        let want: Digest = want.parse().map_err(|e| fail(format!("invalid --checksum: {e}")))?;
+        let want: Digest = want
+            .parse()
+            .map_err(|e| fail(format!("invalid --checksum: {e}")))?;
         if want != digest {
-            return Err(fail(format!("checksum mismatch: expected {want}, got {digest}")));
+            return Err(fail(format!(
+                "checksum mismatch: expected {want}, got {digest}"
+            )));
         }
     }
-    Ok(Download { name, file, digest, size, mtime })
+    Ok(Download {
+        name,
+        file,
+        digest,
+        size,
+        mtime,
+    })
 }

@@ -61,7 +61,12 @@ pub struct SolveError {
 impl SolveError {
     /// An error not tied to a step.
     pub fn new(kind: SolveErrorKind) -> SolveError {
-        SolveError { kind, location: None, step: None, hint: None }
+        SolveError {
+            kind,
+            location: None,
+            step: None,
+            hint: None,
+        }
     }
 
     /// Attaches the step it happened at (kept if already set).

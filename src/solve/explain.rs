@@ -17,7 +17,10 @@ use crate::store::Store;
 
 /// Identifies a step position across builds.
 pub(crate) fn position(dockerfile_id: &str, stage: &Stage, index: usize) -> String {
-    let stage_id = stage.name.clone().unwrap_or_else(|| stage.index.to_string());
+    let stage_id = stage
+        .name
+        .clone()
+        .unwrap_or_else(|| stage.index.to_string());
     Digest::of(format!("{dockerfile_id}\0{stage_id}\0{index}").as_bytes()).hex()
 }
 
@@ -72,7 +75,12 @@ pub(crate) fn write_listing(store: &Store, selection: &str, files: &[(String, St
 fn read_listing(store: &Store, selection: &str) -> Option<BTreeMap<String, String>> {
     let path = dir(store).join(format!("sel-{}", selection.trim_start_matches("sha256:")));
     let text = std::fs::read_to_string(path).ok()?;
-    Some(text.lines().filter_map(|l| l.split_once('\t')).map(|(p, d)| (p.to_string(), d.to_string())).collect())
+    Some(
+        text.lines()
+            .filter_map(|l| l.split_once('\t'))
+            .map(|(p, d)| (p.to_string(), d.to_string()))
+            .collect(),
+    )
 }
 
 fn file_difference(store: &Store, old: &str, new: &str) -> Option<String> {

@@ -155,7 +155,9 @@ impl Solver<'_> {
         match self.opts.source_date_epoch {
             Some(s) => rfc3339(s, 0),
             None => {
-                let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+                let d = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap_or_default();
                 rfc3339(d.as_secs() as i64, d.subsec_nanos())
             }
         }
@@ -190,6 +192,9 @@ mod tests {
     fn rfc3339_times() {
         assert_eq!(rfc3339(0, 0), "1970-01-01T00:00:00Z");
         assert_eq!(rfc3339(1_704_067_200, 0), "2024-01-01T00:00:00Z");
-        assert_eq!(rfc3339(1_704_067_200, 500_000_000), "2024-01-01T00:00:00.5Z");
+        assert_eq!(
+            rfc3339(1_704_067_200, 500_000_000),
+            "2024-01-01T00:00:00.5Z"
+        );
     }
 }

@@ -17,13 +17,21 @@ use crate::sandbox::{self, ExtraFile, Network, RunSpec, SecretUse};
 const TAIL_BYTES: usize = 4096;
 
 /// Runs a RUN step; true when the cache answered.
-pub(crate) fn run_step(ctx: &StepCtx<'_, '_>, state: &mut StageState, r: &RunStep) -> Result<bool, SolveError> {
+pub(crate) fn run_step(
+    ctx: &StepCtx<'_, '_>,
+    state: &mut StageState,
+    r: &RunStep,
+) -> Result<bool, SolveError> {
     let s = ctx.s;
     let config = &ctx.step.config;
     let shell = config.shell.clone().unwrap_or_default();
     let argv = run_argv(&r.command, &r.heredocs, &shell);
     let env = run_env(config.env.as_deref().unwrap_or(&[]), &ctx.step.args);
-    let cwd = config.working_dir.clone().filter(|w| !w.is_empty()).unwrap_or_else(|| "/".to_string());
+    let cwd = config
+        .working_dir
+        .clone()
+        .filter(|w| !w.is_empty())
+        .unwrap_or_else(|| "/".to_string());
     let user = config.user.clone().unwrap_or_default();
     let network = match r.network {
         NetworkMode::Default => s.opts.network.unwrap_or(NetworkMode::Default),
@@ -48,7 +56,9 @@ pub(crate) fn run_step(ctx: &StepCtx<'_, '_>, state: &mut StageState, r: &RunSte
     for (i, m) in r.mounts.iter().enumerate() {
         inputs.add(format!("mount:{i}"), mount_identity(ctx, m)?);
     }
-    let history_text = created_by(ctx.step, Some(&argv.argv)).map(|(t, _)| t).unwrap_or_default();
+    let history_text = created_by(ctx.step, Some(&argv.argv))
+        .map(|(t, _)| t)
+        .unwrap_or_default();
 
     layer_step(ctx, state, &inputs, history_text, |state| {
         let lowers = {
@@ -62,7 +72,13 @@ pub(crate) fn run_step(ctx: &StepCtx<'_, '_>, state: &mut StageState, r: &RunSte
         spec.network = Network::from(network);
         spec.cancel = Some(s.opts.cancel.clone());
         if let Some((path, body)) = &argv.script {
-            spec.extra_files.push(ExtraFile { target: path.clone(), contents: body.clone().into_bytes(), mode: 0o755, uid: 0, gid: 0 });
+            spec.extra_files.push(ExtraFile {
+                target: path.clone(),
+                contents: body.clone().into_bytes(),
+                mode: 0o755,
+                uid: 0,
+                gid: 0,
+            });
         }
         for m in &r.mounts {
             add_mount(ctx, &mut spec, m)?;
@@ -75,7 +91,11 @@ pub(crate) fn run_step(ctx: &StepCtx<'_, '_>, state: &mut StageState, r: &RunSte
                     sandbox::Stream::Stdout => Stream::Stdout,
                     sandbox::Stream::Stderr => Stream::Stderr,
                 };
-                s.sink.emit(&Event::StepOutput { id: ctx.id, stream, data: data.to_vec() });
+                s.sink.emit(&Event::StepOutput {
+                    id: ctx.id,
+                    stream,
+                    data: data.to_vec(),
+                });
                 tail.extend_from_slice(data);
                 if tail.len() > 2 * TAIL_BYTES {
                     tail.drain(..tail.len() - TAIL_BYTES);
@@ -89,11 +109,13 @@ pub(crate) fn run_step(ctx: &StepCtx<'_, '_>, state: &mut StageState, r: &RunSte
         if outcome.used_fallback {
             s.sink.emit(&Event::StepNote {
                 id: ctx.id,
-                message: "overlayfs is not available here: using a copied root filesystem (slower)".to_string(),
+                message: "overlayfs is not available here: using a copied root filesystem (slower)"
+                    .to_string(),
             });
         }
         if !outcome.success() {
-            let tail = String::from_utf8_lossy(&tail[tail.len().saturating_sub(TAIL_BYTES)..]).into_owned();
+            let tail = String::from_utf8_lossy(&tail[tail.len().saturating_sub(TAIL_BYTES)..])
+                .into_owned();
             let mut tail = last_lines(&tail, 10);
             if let Some(e) = &outcome.exec_error {
                 if !tail.contains(e.as_str()) {
@@ -129,7 +151,9 @@ pub(crate) fn run_step(ctx: &StepCtx<'_, '_>, state: &mut StageState, r: &RunSte
 fn run_env(image_env: &[String], args: &[(String, String)]) -> Vec<String> {
     let mut env: Vec<String> = image_env.to_vec();
     for (k, v) in args {
-        let overridden = image_env.iter().any(|e| e.split_once('=').map_or(e.as_str(), |(n, _)| n) == k);
+        let overridden = image_env
+            .iter()
+            .any(|e| e.split_once('=').map_or(e.as_str(), |(n, _)| n) == k);
         if !overridden {
             env.push(format!("{k}={v}"));
         }
@@ -158,17 +182,28 @@ fn mount_identity(ctx: &StepCtx<'_, '_>, m: &MountSpec) -> Result<String, SolveE
             format!("stage:{}", ctx.stage_state(*i)?.key)
         }
         Some(MountFrom::Image(r)) => {
-            let img = ctx.s.images.get(r, &ctx.stage.platform).map_err(|e| SolveError::run(format!("{r}: {e}")))?;
+            let img = ctx
+                .s
+                .images
+                .get(r, &ctx.stage.platform)
+                .map_err(|e| SolveError::run(format!("{r}: {e}")))?;
             format!("image:{}", img.image.descriptor.digest)
         }
         None if m.kind == MountKind::Bind => {
             let source = bind_source(m)?;
-            let sel = ctx.s.context.select(&[source.clone()], &Default::default()).map_err(SolveError::run)?;
+            let sel = ctx
+                .s
+                .context
+                .select(&[source.clone()], &Default::default())
+                .map_err(SolveError::run)?;
             format!("context:{}", sel.digest())
         }
         None => String::new(),
     };
-    Ok(format!("{}\0{from}", serde_json::to_string(&spec).unwrap_or_default()))
+    Ok(format!(
+        "{}\0{from}",
+        serde_json::to_string(&spec).unwrap_or_default()
+    ))
 }
 
 /// A bind mount's source inside its tree; `..` climbing out of it is refused.
@@ -181,7 +216,9 @@ fn bind_source(m: &MountSpec) -> Result<String, SolveError> {
             ".." => {
                 depth -= 1;
                 if depth < 0 {
-                    return Err(SolveError::run(format!("bind mount source {raw:?} is outside the build context")));
+                    return Err(SolveError::run(format!(
+                        "bind mount source {raw:?} is outside the build context"
+                    )));
                 }
             }
             _ => depth += 1,
@@ -196,24 +233,43 @@ fn add_mount(ctx: &StepCtx<'_, '_>, spec: &mut RunSpec, m: &MountSpec) -> Result
         match from {
             MountFrom::Stage(i) => ctx.stage_state(*i)?.lowers(s),
             MountFrom::Image(r) => {
-                let img = s.images.get(r, &ctx.stage.platform).map_err(|e| SolveError::run(format!("{r}: {e}")))?;
+                let img = s
+                    .images
+                    .get(r, &ctx.stage.platform)
+                    .map_err(|e| SolveError::run(format!("{r}: {e}")))?;
                 let layers = img
                     .image
                     .manifest
                     .layers
                     .iter()
                     .zip(&img.image.config.rootfs.diff_ids)
-                    .map(|(d, id)| crate::store::LayerRecord { descriptor: d.clone(), diff_id: *id })
+                    .map(|(d, id)| crate::store::LayerRecord {
+                        descriptor: d.clone(),
+                        diff_id: *id,
+                    })
                     .collect();
-                let st = StageState { key: crate::digest::Digest::of(b""), layers, history: Vec::new(), last_created: None, platform: ctx.stage.platform.clone() };
+                let st = StageState {
+                    key: crate::digest::Digest::of(b""),
+                    layers,
+                    history: Vec::new(),
+                    last_created: None,
+                    platform: ctx.stage.platform.clone(),
+                };
                 st.lowers(s)
             }
         }
     };
     match m.kind {
         MountKind::Secret => {
-            let id = m.id.clone().or_else(|| m.target.as_ref().and_then(|t| t.rsplit('/').next().map(str::to_string)));
-            let value = id.as_ref().and_then(|i| s.opts.secrets.get(i)).map(Vec::as_slice);
+            let id = m.id.clone().or_else(|| {
+                m.target
+                    .as_ref()
+                    .and_then(|t| t.rsplit('/').next().map(str::to_string))
+            });
+            let value = id
+                .as_ref()
+                .and_then(|i| s.opts.secrets.get(i))
+                .map(Vec::as_slice);
             for u in sandbox::secret_mount(m, value).map_err(SolveError::run)? {
                 match u {
                     SecretUse::File(f) => spec.extra_files.push(f),
@@ -230,7 +286,8 @@ fn add_mount(ctx: &StepCtx<'_, '_>, spec: &mut RunSpec, m: &MountSpec) -> Result
                     vec![s.context.root().to_path_buf()]
                 }
             };
-            spec.mounts.push(sandbox::resolve_mount(m, layers, None).map_err(SolveError::run)?);
+            spec.mounts
+                .push(sandbox::resolve_mount(m, layers, None).map_err(SolveError::run)?);
         }
         MountKind::Cache => {
             let seed = match &m.from {
@@ -238,13 +295,20 @@ fn add_mount(ctx: &StepCtx<'_, '_>, spec: &mut RunSpec, m: &MountSpec) -> Result
                     let layers = layers_of(f)?;
                     let src = m.source.clone().unwrap_or_default();
                     let view = crate::layer::view::LayerView::new(layers);
-                    view.resolve(&src, true).ok().and_then(|(_, f)| f).filter(|f| f.is_dir()).map(|f| f.host)
+                    view.resolve(&src, true)
+                        .ok()
+                        .and_then(|(_, f)| f)
+                        .filter(|f| f.is_dir())
+                        .map(|f| f.host)
                 }
                 None => None,
             };
-            spec.mounts.push(sandbox::resolve_mount(m, Vec::new(), seed).map_err(SolveError::run)?);
+            spec.mounts
+                .push(sandbox::resolve_mount(m, Vec::new(), seed).map_err(SolveError::run)?);
         }
-        MountKind::Tmpfs => spec.mounts.push(sandbox::resolve_mount(m, Vec::new(), None).map_err(SolveError::run)?),
+        MountKind::Tmpfs => spec
+            .mounts
+            .push(sandbox::resolve_mount(m, Vec::new(), None).map_err(SolveError::run)?),
     }
     Ok(())
 }
@@ -255,7 +319,10 @@ mod tests {
 
     #[test]
     fn env_gets_args_not_overridden() {
-        let env = run_env(&["PATH=/bin".into(), "A=env".into()], &[("A".into(), "arg".into()), ("B".into(), "b".into())]);
+        let env = run_env(
+            &["PATH=/bin".into(), "A=env".into()],
+            &[("A".into(), "arg".into()), ("B".into(), "b".into())],
+        );
         assert_eq!(env, ["PATH=/bin", "A=env", "B=b"]);
     }
 

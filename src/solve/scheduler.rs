@@ -19,7 +19,10 @@ pub(crate) struct StageResults {
 
 impl StageResults {
     fn new(n: usize) -> StageResults {
-        StageResults { slots: Mutex::new(vec![None; n]), ready: Condvar::new() }
+        StageResults {
+            slots: Mutex::new(vec![None; n]),
+            ready: Condvar::new(),
+        }
     }
 
     fn set(&self, i: usize, r: Option<Arc<StageState>>) {
@@ -69,22 +72,38 @@ pub fn solve(graph: &BuildGraph, s: &Solver<'_>) -> Result<BuildOutput, SolveErr
         // The first real failure explains the others (interruptions and dependents).
         let pos = errors
             .iter()
-            .position(|e| !matches!(e.kind, SolveErrorKind::DependencyFailed | SolveErrorKind::Interrupted))
+            .position(|e| {
+                !matches!(
+                    e.kind,
+                    SolveErrorKind::DependencyFailed | SolveErrorKind::Interrupted
+                )
+            })
             .unwrap_or(0);
         return Err(errors.swap_remove(pos));
     }
-    let state = results.wait(graph.target).ok_or_else(|| SolveError::new(SolveErrorKind::DependencyFailed))?;
+    let state = results
+        .wait(graph.target)
+        .ok_or_else(|| SolveError::new(SolveErrorKind::DependencyFailed))?;
     let target = &graph.stages[graph.target];
     write_image(&state, target, s)
 }
 
-fn write_image(state: &StageState, stage: &crate::plan::Stage, s: &Solver<'_>) -> Result<BuildOutput, SolveError> {
+fn write_image(
+    state: &StageState,
+    stage: &crate::plan::Stage,
+    s: &Solver<'_>,
+) -> Result<BuildOutput, SolveError> {
     let mut config = stage.final_config.clone();
     config.rootfs.diff_ids = state.layers.iter().map(|l| l.diff_id).collect();
     config.history = state.history.clone();
     config.created = match s.opts.source_date_epoch {
         Some(sde) => Some(super::rfc3339(sde, 0)),
-        None => state.history.iter().rev().find_map(|h| h.created.clone()).or_else(|| Some(s.now())),
+        None => state
+            .history
+            .iter()
+            .rev()
+            .find_map(|h| h.created.clone())
+            .or_else(|| Some(s.now())),
     };
     if !s.opts.labels.is_empty() {
         let labels = config.config.labels.get_or_insert_with(Default::default);
@@ -93,9 +112,20 @@ fn write_image(state: &StageState, stage: &crate::plan::Stage, s: &Solver<'_>) -
         }
     }
     let layers: Vec<Descriptor> = state.layers.iter().map(|l| l.descriptor.clone()).collect();
-    let manifest = s.store.write_image(&config, &layers).map_err(SolveError::store)?;
+    let manifest = s
+        .store
+        .write_image(&config, &layers)
+        .map_err(SolveError::store)?;
     let config_bytes = config.to_bytes();
-    let config_descriptor =
-        Descriptor::new(crate::image::media::OCI_CONFIG, crate::digest::Digest::of(&config_bytes), config_bytes.len() as u64);
-    Ok(BuildOutput { manifest, config_descriptor, config, layers })
+    let config_descriptor = Descriptor::new(
+        crate::image::media::OCI_CONFIG,
+        crate::digest::Digest::of(&config_bytes),
+        config_bytes.len() as u64,
+    );
+    Ok(BuildOutput {
+        manifest,
+        config_descriptor,
+        config,
+        layers,
+    })
 }

@@ -56,7 +56,9 @@ impl StageState {
             .map(|l| {
                 snaps
                     .ensure(&l.diff_id, || open_layer(s.store, &l.descriptor))
-                    .map_err(|e| SolveError::store(format!("unpacking layer {}: {e}", l.descriptor.digest)))
+                    .map_err(|e| {
+                        SolveError::store(format!("unpacking layer {}: {e}", l.descriptor.digest))
+                    })
             })
             .collect::<Result<_, _>>()?;
         dirs.reverse();
@@ -78,12 +80,18 @@ impl StepCtx<'_, '_> {
     /// Emits a phase start; the returned guard emits its end.
     pub fn phase(&self, phase: Phase) -> PhaseGuard<'_> {
         self.s.sink.emit(&Event::PhaseStart { id: self.id, phase });
-        PhaseGuard { ctx: self.s, id: self.id, phase }
+        PhaseGuard {
+            ctx: self.s,
+            id: self.id,
+            phase,
+        }
     }
 
     /// The final state of another stage (waiting for it).
     pub fn stage_state(&self, i: usize) -> Result<Arc<StageState>, SolveError> {
-        self.results.wait(i).ok_or_else(|| SolveError::new(SolveErrorKind::DependencyFailed))
+        self.results
+            .wait(i)
+            .ok_or_else(|| SolveError::new(SolveErrorKind::DependencyFailed))
     }
 }
 
@@ -96,7 +104,10 @@ pub(crate) struct PhaseGuard<'a> {
 
 impl Drop for PhaseGuard<'_> {
     fn drop(&mut self) {
-        self.ctx.sink.emit(&Event::PhaseEnd { id: self.id, phase: self.phase });
+        self.ctx.sink.emit(&Event::PhaseEnd {
+            id: self.id,
+            phase: self.phase,
+        });
     }
 }
 
@@ -106,7 +117,10 @@ pub(crate) struct Produced {
 }
 
 fn stage_label(stage: &Stage) -> String {
-    stage.name.clone().unwrap_or_else(|| format!("stage-{}", stage.index))
+    stage
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("stage-{}", stage.index))
 }
 
 /// Runs one stage to its final state.
@@ -125,7 +139,14 @@ pub(crate) fn run_stage(
         Base::Image(r) => format!("FROM {r}"),
         Base::Stage(i) => format!("FROM {}", stage_label(&graph.stages[*i])),
     };
-    s.sink.emit(&Event::StepStart(StepInfo { id, stage: label.clone(), index: 1, total, text: from_text, show_stage }));
+    s.sink.emit(&Event::StepStart(StepInfo {
+        id,
+        stage: label.clone(),
+        index: 1,
+        total,
+        text: from_text,
+        show_stage,
+    }));
     let started = Instant::now();
     let base = match &stage.base {
         Base::Scratch => Ok(StageState::scratch(&stage.platform)),
@@ -139,27 +160,55 @@ pub(crate) fn run_stage(
                     .layers
                     .iter()
                     .zip(image.config.rootfs.diff_ids.iter())
-                    .map(|(d, diff_id)| LayerRecord { descriptor: d.clone(), diff_id: *diff_id })
+                    .map(|(d, diff_id)| LayerRecord {
+                        descriptor: d.clone(),
+                        diff_id: *diff_id,
+                    })
                     .collect();
                 StageState {
-                    key: base_key("image", &image.descriptor.digest.to_string(), &stage.platform.to_spec()),
+                    key: base_key(
+                        "image",
+                        &image.descriptor.digest.to_string(),
+                        &stage.platform.to_spec(),
+                    ),
                     layers,
                     history: image.config.history.clone(),
                     last_created: image.config.created.clone(),
                     platform: stage.platform.clone(),
                 }
             })
-            .map_err(|message| SolveError::new(SolveErrorKind::Base { reference: r.clone(), message })),
-        Base::Stage(i) => results.wait(*i).map(|st| (*st).clone()).ok_or_else(|| SolveError::new(SolveErrorKind::DependencyFailed)),
+            .map_err(|message| {
+                SolveError::new(SolveErrorKind::Base {
+                    reference: r.clone(),
+                    message,
+                })
+            }),
+        Base::Stage(i) => results
+            .wait(*i)
+            .map(|st| (*st).clone())
+            .ok_or_else(|| SolveError::new(SolveErrorKind::DependencyFailed)),
     };
+    let mut all_cached = true;
     let mut state = match base {
         Ok(st) => st,
         Err(e) => {
-            s.sink.emit(&Event::StepError { id, message: e.to_string() });
+            s.sink.emit(&Event::StepError {
+                id,
+                message: e.to_string(),
+            });
             return Err(e.at(stage.location, &format!("FROM {:?}", stage.base)));
         }
     };
-    s.sink.emit(&Event::StepDone { id, cached: false, elapsed: started.elapsed() });
+    // The base counts as cached unless it had to be pulled.
+    let from_cached = !matches!(&stage.base, Base::Image(r) if s.images.was_pulled(r));
+    if from_cached {
+        s.sink.emit(&Event::StepCached { id });
+    }
+    s.sink.emit(&Event::StepDone {
+        id,
+        cached: from_cached,
+        elapsed: started.elapsed(),
+    });
 
     for (index, step) in stage.steps.iter().enumerate() {
         if s.cancelled() {
@@ -175,18 +224,33 @@ pub(crate) fn run_stage(
             show_stage,
         }));
         let started = Instant::now();
-        let ctx = StepCtx { s, results, stage, step, index, id };
-        match run_step(&ctx, &mut state) {
+        let ctx = StepCtx {
+            s,
+            results,
+            stage,
+            step,
+            index,
+            id,
+        };
+        match run_step(&ctx, &mut state, all_cached) {
             Ok(cached) => {
+                all_cached &= cached;
                 if cached {
                     s.stats.steps_cached.fetch_add(1, Relaxed);
                 } else {
                     s.stats.steps_run.fetch_add(1, Relaxed);
                 }
-                s.sink.emit(&Event::StepDone { id, cached, elapsed: started.elapsed() });
+                s.sink.emit(&Event::StepDone {
+                    id,
+                    cached,
+                    elapsed: started.elapsed(),
+                });
             }
             Err(e) => {
-                s.sink.emit(&Event::StepError { id, message: e.to_string() });
+                s.sink.emit(&Event::StepError {
+                    id,
+                    message: e.to_string(),
+                });
                 return Err(e.at(step.location, &step.text));
             }
         }
@@ -194,8 +258,13 @@ pub(crate) fn run_stage(
     Ok(state)
 }
 
-/// Runs one step; true when the cache answered.
-fn run_step(ctx: &StepCtx<'_, '_>, state: &mut StageState) -> Result<bool, SolveError> {
+/// Runs one step; true when the cache answered. A config-only step counts as cached
+/// when everything before it in the stage was.
+fn run_step(
+    ctx: &StepCtx<'_, '_>,
+    state: &mut StageState,
+    chain_cached: bool,
+) -> Result<bool, SolveError> {
     match &ctx.step.instruction {
         Instruction::Run(r) => run::run_step(ctx, state, r),
         Instruction::Copy(c) => copy::copy_step(ctx, state, c),
@@ -212,7 +281,10 @@ fn run_step(ctx: &StepCtx<'_, '_>, state: &mut StageState) -> Result<bool, Solve
                     empty_layer: true,
                 });
             }
-            Ok(true)
+            if chain_cached {
+                ctx.s.sink.emit(&Event::StepCached { id: ctx.id });
+            }
+            Ok(chain_cached)
         }
     }
 }
@@ -237,7 +309,10 @@ pub(crate) fn layer_step(
     let position = explain::position(&s.dockerfile_id, ctx.stage, ctx.index);
     if !s.opts.no_cache {
         if let Some(rec) = s.store.get_cache_record(&key).map_err(SolveError::store)? {
-            let present = rec.layer.as_ref().is_none_or(|l| s.store.has_blob(&l.descriptor.digest));
+            let present = rec
+                .layer
+                .as_ref()
+                .is_none_or(|l| s.store.has_blob(&l.descriptor.digest));
             if present {
                 s.sink.emit(&Event::StepCached { id: ctx.id });
                 explain::remember(s.store, &position, &key);
@@ -251,7 +326,9 @@ pub(crate) fn layer_step(
     }
     let produced = produce(state)?;
     s.stats.layers_written.fetch_add(1, Relaxed);
-    s.stats.layer_bytes_written.fetch_add(produced.layer.descriptor.size, Relaxed);
+    s.stats
+        .layer_bytes_written
+        .fetch_add(produced.layer.descriptor.size, Relaxed);
     let rec = CacheRecord {
         key,
         layer: Some(produced.layer.record()),
@@ -264,7 +341,13 @@ pub(crate) fn layer_step(
     Ok(false)
 }
 
-fn apply(state: &mut StageState, key: Digest, rec: &CacheRecord, history_text: String, s: &Solver<'_>) {
+fn apply(
+    state: &mut StageState,
+    key: Digest,
+    rec: &CacheRecord,
+    history_text: String,
+    s: &Solver<'_>,
+) {
     state.key = key;
     if let Some(l) = &rec.layer {
         state.layers.push(l.clone());

@@ -21,7 +21,9 @@ impl ViewTree {
 
 fn meta_of(f: &Found) -> Meta {
     let target = if f.meta.file_type().is_symlink() {
-        std::fs::read_link(&f.host).ok().map(|t| t.to_string_lossy().into_owned())
+        std::fs::read_link(&f.host)
+            .ok()
+            .map(|t| t.to_string_lossy().into_owned())
     } else {
         None
     };
@@ -32,7 +34,10 @@ fn err(e: ViewError) -> ContextError {
     match e {
         ViewError::Io { path, source } => ContextError::io(&path, source),
         ViewError::Escape { path } | ViewError::Loop { path } | ViewError::NotDir { path } => {
-            ContextError::NotFound { path, escaped: false }
+            ContextError::NotFound {
+                path,
+                escaped: false,
+            }
         }
     }
 }
@@ -76,10 +81,17 @@ mod tests {
         std::fs::write(lower.path().join("app/b.txt"), "b").unwrap();
         std::fs::create_dir_all(upper.path().join("app")).unwrap();
         std::fs::write(upper.path().join("app/a.txt"), "new").unwrap();
-        let tree = ViewTree::new(LayerView::new(vec![upper.path().into(), lower.path().into()]));
+        let tree = ViewTree::new(LayerView::new(vec![
+            upper.path().into(),
+            lower.path().into(),
+        ]));
         let sel = select(&tree, &["/app/".to_string()], &SelectOptions::default()).unwrap();
         assert_eq!(sel.roots.len(), 1);
-        let names: Vec<_> = sel.roots[0].entries.iter().map(|e| e.path.clone()).collect();
+        let names: Vec<_> = sel.roots[0]
+            .entries
+            .iter()
+            .map(|e| e.path.clone())
+            .collect();
         assert_eq!(names, ["a.txt", "b.txt"]);
         let a = &sel.roots[0].entries[0];
         let host = sel.roots[0].entry_host_path(a).unwrap();

@@ -7,20 +7,27 @@ use crate::layer::view::LayerView;
 use crate::sandbox::resolve_user;
 
 fn read(view: &LayerView, path: &str) -> Option<String> {
-    view.read_file(path).ok().flatten().map(|b| String::from_utf8_lossy(&b).into_owned())
+    view.read_file(path)
+        .ok()
+        .flatten()
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
 }
 
 fn passwd_entry<'a>(passwd: &'a str, name: &str) -> Option<(u32, u32)> {
     passwd.lines().find_map(|l| {
         let f: Vec<&'a str> = l.split(':').collect();
-        (f.len() >= 4 && f[0] == name).then(|| Some((f[2].parse().ok()?, f[3].parse().ok()?))).flatten()
+        (f.len() >= 4 && f[0] == name)
+            .then(|| Some((f[2].parse().ok()?, f[3].parse().ok()?)))
+            .flatten()
     })
 }
 
 fn group_gid(group: &str, name: &str) -> Option<u32> {
     group.lines().find_map(|l| {
         let f: Vec<&str> = l.split(':').collect();
-        (f.len() >= 3 && f[0] == name).then(|| f[2].parse().ok()).flatten()
+        (f.len() >= 3 && f[0] == name)
+            .then(|| f[2].parse().ok())
+            .flatten()
     })
 }
 
@@ -32,7 +39,9 @@ pub(crate) fn chown_ids(spec: &str, view: &LayerView) -> Result<(u32, u32), Solv
         None => (spec, None),
     };
     let not_found = |what: &str, name: &str| {
-        SolveError::new(SolveErrorKind::User(format!("unable to find {what} {name:?} in the image (--chown={spec})")))
+        SolveError::new(SolveErrorKind::User(format!(
+            "unable to find {what} {name:?} in the image (--chown={spec})"
+        )))
     };
     let (uid, mut gid) = if user.is_empty() {
         (0, 0)
@@ -81,7 +90,10 @@ mod tests {
 
     #[test]
     fn chown_rules() {
-        let (_d, v) = view_with("root:x:0:0::/root:/bin/sh\napp:x:1000:2000::/home/app:/bin/sh\n", "root:x:0:\nstaff:x:50:app\n");
+        let (_d, v) = view_with(
+            "root:x:0:0::/root:/bin/sh\napp:x:1000:2000::/home/app:/bin/sh\n",
+            "root:x:0:\nstaff:x:50:app\n",
+        );
         assert_eq!(chown_ids("app", &v).unwrap(), (1000, 2000));
         assert_eq!(chown_ids("55", &v).unwrap(), (55, 55));
         assert_eq!(chown_ids("55:66", &v).unwrap(), (55, 66));

@@ -13,30 +13,51 @@ use crate::layer::view::{LayerView, ViewError};
 use crate::layer::{Entry, write_layer};
 
 /// Runs a WORKDIR step (not `/`); true when the cache answered.
-pub(crate) fn workdir_step(ctx: &StepCtx<'_, '_>, state: &mut StageState, dir: &str) -> Result<bool, SolveError> {
+pub(crate) fn workdir_step(
+    ctx: &StepCtx<'_, '_>,
+    state: &mut StageState,
+    dir: &str,
+) -> Result<bool, SolveError> {
     let s = ctx.s;
     let user = ctx.step.config.user.clone().unwrap_or_default();
     let mut inputs = KeyInputs::new();
-    inputs.add("kind", "WORKDIR").add("instruction", dir).add("user", user.clone());
-    let history_text = created_by(ctx.step, None).map(|(t, _)| t).unwrap_or_default();
+    inputs
+        .add("kind", "WORKDIR")
+        .add("instruction", dir)
+        .add("user", user.clone());
+    let history_text = created_by(ctx.step, None)
+        .map(|(t, _)| t)
+        .unwrap_or_default();
     layer_step(ctx, state, &inputs, history_text, |state| {
-        let lowers: Vec<PathBuf> = if state.layers.is_empty() { Vec::new() } else { state.lowers(s)? };
+        let lowers: Vec<PathBuf> = if state.layers.is_empty() {
+            Vec::new()
+        } else {
+            state.lowers(s)?
+        };
         let view = LayerView::new(lowers);
         let (path, found) = view.resolve(dir, true).map_err(|e| match e {
-            ViewError::Escape { .. } => {
-                SolveError::copy(format!("WORKDIR {dir}: a symbolic link leads outside the image root"))
-            }
+            ViewError::Escape { .. } => SolveError::copy(format!(
+                "WORKDIR {dir}: a symbolic link leads outside the image root"
+            )),
             other => SolveError::copy(format!("WORKDIR {dir}: {other}")),
         })?;
         let mut entries = Vec::new();
         match found {
             Some(f) if f.is_dir() => {}
-            Some(_) => return Err(SolveError::copy(format!("WORKDIR {dir}: /{path} exists and is not a directory"))),
+            Some(_) => {
+                return Err(SolveError::copy(format!(
+                    "WORKDIR {dir}: /{path} exists and is not a directory"
+                )));
+            }
             None => {
                 let (uid, gid) = user_ids(&user, &view)?;
                 let mut cur = String::new();
                 for comp in path.split('/').filter(|c| !c.is_empty()) {
-                    cur = if cur.is_empty() { comp.to_string() } else { format!("{cur}/{comp}") };
+                    cur = if cur.is_empty() {
+                        comp.to_string()
+                    } else {
+                        format!("{cur}/{comp}")
+                    };
                     if view.lookup(&cur).ok().flatten().is_none() {
                         entries.push(Entry::dir(cur.clone(), 0o755, uid, gid, s.created_mtime()));
                     }
