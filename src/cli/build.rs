@@ -193,7 +193,7 @@ pub fn build(root: &Path, a: BuildArgs) -> Result<(), Report> {
             if let Some(trace) = &a.trace {
                 let _ = std::fs::write(trace, chrome_trace(&recorder.steps()).to_string());
             }
-            let interrupted = matches!(e.kind, SolveErrorKind::Interrupted);
+            let interrupted = matches!(*e.kind, SolveErrorKind::Interrupted);
             let mut r = solve_report(&e, &dockerfile_name, &df);
             if interrupted {
                 r.exit_code = 130;
@@ -405,7 +405,7 @@ fn solve_report(e: &SolveError, name: &str, df: &Dockerfile) -> Report {
         }
         None => e.kind.to_string(),
     };
-    if let SolveErrorKind::RunFailed { tail, .. } = &e.kind {
+    if let SolveErrorKind::RunFailed { tail, .. } = e.kind.as_ref() {
         if !tail.trim().is_empty() {
             text.push_str("\n--- last lines of output ---\n");
             text.push_str(tail.trim_end());

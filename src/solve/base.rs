@@ -41,6 +41,9 @@ pub struct ResolvedImage {
     pub image: Image,
 }
 
+/// A cached resolution: the image, or why it could not be had.
+type Resolution = Result<Arc<ResolvedImage>, String>;
+
 /// Resolves and caches base images for one build.
 pub struct ImageSource {
     store: Store,
@@ -49,7 +52,7 @@ pub struct ImageSource {
     sink: Arc<dyn Sink>,
     ids: Arc<AtomicUsize>,
     pulled: Mutex<std::collections::HashSet<String>>,
-    cache: Mutex<HashMap<(String, String), Result<Arc<ResolvedImage>, String>>>,
+    cache: Mutex<HashMap<(String, String), Resolution>>,
 }
 
 impl ImageSource {

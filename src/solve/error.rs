@@ -49,7 +49,7 @@ pub enum SolveErrorKind {
 #[error("{kind}")]
 pub struct SolveError {
     /// What.
-    pub kind: SolveErrorKind,
+    pub kind: Box<SolveErrorKind>,
     /// The step's Dockerfile lines.
     pub location: Option<Location>,
     /// The step's instruction text.
@@ -62,7 +62,7 @@ impl SolveError {
     /// An error not tied to a step.
     pub fn new(kind: SolveErrorKind) -> SolveError {
         SolveError {
-            kind,
+            kind: Box::new(kind),
             location: None,
             step: None,
             hint: None,

@@ -194,7 +194,7 @@ fn mount_identity(ctx: &StepCtx<'_, '_>, m: &MountSpec) -> Result<String, SolveE
             let sel = ctx
                 .s
                 .context
-                .select(&[source.clone()], &Default::default())
+                .select(std::slice::from_ref(&source), &Default::default())
                 .map_err(SolveError::run)?;
             format!("context:{}", sel.digest())
         }

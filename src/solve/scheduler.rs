@@ -57,7 +57,7 @@ pub fn solve(graph: &BuildGraph, s: &Solver<'_>) -> Result<BuildOutput, SolveErr
                     Ok(state) => results.set(stage.id, Some(Arc::new(state))),
                     Err(e) => {
                         // Stop the other stages: their work is wasted now.
-                        if !matches!(e.kind, SolveErrorKind::DependencyFailed) {
+                        if !matches!(*e.kind, SolveErrorKind::DependencyFailed) {
                             s.opts.cancel.store(true, Ordering::Relaxed);
                         }
                         errors.lock().unwrap_or_else(|p| p.into_inner()).push(e);
@@ -74,7 +74,7 @@ pub fn solve(graph: &BuildGraph, s: &Solver<'_>) -> Result<BuildOutput, SolveErr
             .iter()
             .position(|e| {
                 !matches!(
-                    e.kind,
+                    *e.kind,
                     SolveErrorKind::DependencyFailed | SolveErrorKind::Interrupted
                 )
             })
