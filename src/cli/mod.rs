@@ -27,6 +27,20 @@ use crate::store::Store;
 pub fn main() -> ExitCode {
     let argv = args::with_implicit_build(std::env::args_os().collect());
     let cli = Cli::parse_from(argv);
+    // An ordinary user runs builds (and prunes snapshots owned by mapped ids) as root of
+    // its own user namespace; this must happen before any thread starts.
+    if matches!(
+        cli.command,
+        Command::Build(_) | Command::Prune(_) | Command::Import(_)
+    ) {
+        if let Err(e) = crate::sandbox::enter_user_namespace() {
+            let r = Report::from_error(&e).with_hint(
+                "rootless builds need user namespaces (and newuidmap/newgidmap with /etc/subuid ranges for images with several owners)",
+            );
+            r.print();
+            return ExitCode::from(r.exit_code);
+        }
+    }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(report) => {

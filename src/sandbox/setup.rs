@@ -384,7 +384,8 @@ fn mask_paths(sys: &mut dyn Syscall, root: &Path) -> Result<(), SetupError> {
 }
 
 fn mount_files(sys: &mut dyn Syscall, p: &SetupPlan) -> Result<(), SetupError> {
-    let f = MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC;
+    // Executable: a shebang heredoc (`RUN <<EOF` + `#!…`) is run from here.
+    let f = MountFlags::NOSUID | MountFlags::NODEV;
     sys.mount_fs("tmpfs", &p.files_dir, f, "mode=755")
         .map_err(fail("mounting the files tmpfs"))?;
     for file in &p.files {

@@ -184,10 +184,11 @@ fn trim_float(v: f64) -> String {
     s.to_string()
 }
 
-/// The argv a RUN step executes, with BuildKit's heredoc rules: a lone heredoc with a
-/// shebang becomes a script file run directly (returned as `script`), a lone heredoc
-/// without one is passed to the shell as the command, anything more complex is
-/// reassembled for the shell. Shell forms are prefixed with the stage's SHELL.
+/// The argv a RUN step executes. The planner already turned heredocs into the shell
+/// command as BuildKit does (a lone `RUN <<EOF` runs the body; anything else is
+/// reassembled for the shell); what is left here is BuildKit's shebang case: a lone
+/// heredoc starting with `#!` is provided as an executable file and run directly.
+/// Shell forms are prefixed with the stage's SHELL (default `/bin/sh -c`).
 pub fn run_argv(command: &Command, heredocs: &[crate::plan::Heredoc], shell: &[String]) -> RunArgv {
     let default_shell = ["/bin/sh".to_string(), "-c".to_string()];
     let shell: &[String] = if shell.is_empty() {
@@ -201,29 +202,14 @@ pub fn run_argv(command: &Command, heredocs: &[crate::plan::Heredoc], shell: &[S
             script: None,
         },
         Command::Shell(cmd) => {
-            if let Some(first) = heredocs.first() {
-                let lone = heredocs.len() == 1 && is_lone_heredoc(cmd);
-                if lone && first.content.starts_with("#!") {
-                    let path = format!("/dev/pipes/{}", first.name);
+            if let [only] = heredocs {
+                if *cmd == only.content && only.content.starts_with("#!") {
+                    let path = format!("/dev/pipes/{}", only.name);
                     return RunArgv {
                         argv: vec![path.clone()],
-                        script: Some((path, first.content.clone())),
+                        script: Some((path, only.content.clone())),
                     };
                 }
-                let script = if lone {
-                    first.content.clone()
-                } else {
-                    let mut b = cmd.clone();
-                    for h in heredocs {
-                        b.push('\n');
-                        b.push_str(&h.content);
-                        b.push_str(&h.name);
-                    }
-                    b
-                };
-                let mut argv = shell.to_vec();
-                argv.push(script);
-                return RunArgv { argv, script: None };
             }
             let mut argv = shell.to_vec();
             argv.push(cmd.clone());
@@ -239,16 +225,6 @@ pub struct RunArgv {
     pub argv: Vec<String>,
     /// A shebang heredoc to mount at this path (mode 0755).
     pub script: Option<(String, String)>,
-}
-
-/// True when a shell command is nothing but one heredoc marker (`<<EOF`, `<<-"EOF"`).
-fn is_lone_heredoc(cmd: &str) -> bool {
-    let t = cmd.trim();
-    let Some(rest) = t.strip_prefix("<<") else {
-        return false;
-    };
-    let rest = rest.strip_prefix('-').unwrap_or(rest).trim_start();
-    !rest.is_empty() && !rest.contains(char::is_whitespace) && !rest.contains("<<")
 }
 
 #[cfg(test)]
@@ -296,21 +272,21 @@ mod tests {
     fn heredoc_argv_rules() {
         let sh = vec!["/bin/sh".to_string(), "-c".to_string()];
         let plain = run_argv(
-            &Command::Shell("<<EOF".into()),
-            &[heredoc("EOF", "echo a\necho b\n")],
+            &Command::Shell("echo a\n".into()),
+            &[heredoc("EOF", "echo a\n")],
             &sh,
         );
-        assert_eq!(plain.argv, ["/bin/sh", "-c", "echo a\necho b\n"]);
+        assert_eq!(plain.argv, ["/bin/sh", "-c", "echo a\n"]);
         assert!(plain.script.is_none());
-        let shebang = run_argv(
-            &Command::Shell("<<EOF".into()),
-            &[heredoc("EOF", "#!/bin/sh\necho a\n")],
-            &sh,
-        );
+        let body = "#!/bin/sh\necho a\n";
+        let shebang = run_argv(&Command::Shell(body.into()), &[heredoc("EOF", body)], &sh);
         assert_eq!(shebang.argv, ["/dev/pipes/EOF"]);
-        assert_eq!(shebang.script.unwrap().0, "/dev/pipes/EOF");
+        assert_eq!(
+            shebang.script.unwrap(),
+            ("/dev/pipes/EOF".to_string(), body.to_string())
+        );
         let complex = run_argv(
-            &Command::Shell("cat <<EOF > /f".into()),
+            &Command::Shell("cat <<EOF > /f\nhello\nEOF".into()),
             &[heredoc("EOF", "hello\n")],
             &sh,
         );
