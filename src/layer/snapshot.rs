@@ -13,9 +13,16 @@
 //! # Atomicity
 //!
 //! A snapshot is unpacked into a temp dir under the store's `tmp/`, checked against its
-//! diff ID, flushed (`syncfs`), then renamed into place with `RENAME_NOREPLACE`: a
-//! half-unpacked snapshot is never visible under `snapshots/`. Builds racing on the same
-//! layer serialise on a lock file; if one still loses the rename it uses the winner's.
+//! diff ID, then renamed into place with `RENAME_NOREPLACE`: a half-unpacked snapshot is
+//! never visible under `snapshots/`, whatever happens to the process. Builds racing on
+//! the same layer serialise on a lock file; if one still loses the rename it uses the
+//! winner's.
+//!
+//! Snapshots are derived data (each is re-made from its verified blob), so their file
+//! data is not flushed before the rename, as containerd's and BuildKit's snapshotters
+//! do not: a `syncfs` per layer cost seconds on a busy machine, on every cold build.
+//! The blobs and cache records they come from are the durable state, written with
+//! fsync.
 
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
@@ -177,10 +184,8 @@ fn set_mode_755(dir: &Path) -> Result<(), SnapshotError> {
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).map_err(ioerr(dir))
 }
 
-/// Flushes `staging` and renames it to `dest` unless `dest` exists.
+/// Renames `staging` to `dest` unless `dest` exists.
 fn publish(staging: &Path, dest: &Path) -> Result<(), SnapshotError> {
-    let fd = std::fs::File::open(staging).map_err(ioerr(staging))?;
-    rustix::fs::syncfs(&fd).map_err(|e| ioerr(staging)(e.into()))?;
     match rustix::fs::renameat_with(
         rustix::fs::CWD,
         staging,
