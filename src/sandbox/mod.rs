@@ -27,6 +27,7 @@ mod mountpoints;
 mod mounts;
 mod net;
 mod netconf;
+pub mod plumbing;
 mod process;
 mod run;
 mod setup;

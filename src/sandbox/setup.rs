@@ -7,8 +7,9 @@
 //! 1. make all mounts private, mount the rootfs (overlay, or a bind of the copy);
 //! 2. `/proc` (with Docker's read-only and masked paths), a tmpfs `/dev` with the host's
 //!    null, zero, full, random, urandom and tty bound in, devpts, shm, mqueue, `/sys`;
-//! 3. generated files (hosts, resolv.conf, secrets, heredocs) from a private tmpfs,
-//!    then the RUN mounts, parents first; every target resolved inside the rootfs;
+//! 3. generated files (hosts, resolv.conf, secrets, heredocs) written to a private
+//!    tmpfs, then bound in with the RUN mounts, parents first; every target resolved
+//!    inside the rootfs;
 //! 4. `pivot_root(".", ".")` and a lazy unmount of the old root: no host mount is left;
 //! 5. hostname, `lo`, user (from the image's passwd/group), working dir, session,
 //!    umask 022, Docker's default capabilities, and the command looked up in `PATH`.
@@ -76,13 +77,12 @@ pub enum Rootfs {
     Dir,
 }
 
-/// A file made in the private tmpfs and bound read-only at `target`.
+/// A file made in the private tmpfs (bound into the container by a
+/// [`PlannedMount::File`]).
 #[derive(Clone, PartialEq, Eq)]
 pub struct PlannedFile {
     /// Name inside the tmpfs.
     pub name: String,
-    /// Path in the container.
-    pub target: String,
     /// Content.
     pub contents: Vec<u8>,
     /// Mode.
@@ -95,13 +95,25 @@ pub struct PlannedFile {
 
 impl std::fmt::Debug for PlannedFile {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "PlannedFile({} -> {})", self.name, self.target)
+        write!(
+            f,
+            "PlannedFile({}, {} bytes)",
+            self.name,
+            self.contents.len()
+        )
     }
 }
 
-/// A RUN mount, resolved to host paths.
+/// A mount into the container, resolved to host paths.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PlannedMount {
+    /// A generated file, bound read-only.
+    File {
+        /// Its name in the files tmpfs.
+        name: String,
+        /// Target in the container.
+        target: String,
+    },
     /// A fresh tmpfs.
     Tmpfs {
         /// Target in the container.
@@ -138,7 +150,7 @@ pub struct SetupPlan {
     pub files_dir: PathBuf,
     /// Generated files.
     pub files: Vec<PlannedFile>,
-    /// RUN mounts, parents first.
+    /// Mounts into the container (generated files and RUN mounts), parents first.
     pub mounts: Vec<PlannedMount>,
     /// The step has its own network namespace.
     pub new_netns: bool,
@@ -223,9 +235,9 @@ pub fn setup(sys: &mut dyn Syscall, p: &SetupPlan) -> Result<Launch, SetupError>
     mount_dev(sys, &p.root)?;
     mount_sys(sys, &p.root, p.mount_sysfs)?;
     mask_paths(sys, &p.root)?;
-    mount_files(sys, p)?;
+    write_files(sys, p)?;
     for m in &p.mounts {
-        mount_one(sys, &p.root, m)?;
+        mount_one(sys, p, m)?;
     }
 
     sys.chdir(&p.root).map_err(fail("chdir to the rootfs"))?;
@@ -307,6 +319,9 @@ fn mount_dev(sys: &mut dyn Syscall, root: &Path) -> Result<(), SetupError> {
     // Resolve again: the old handle names the directory under the new tmpfs.
     let dev = sys.resolve(root, "/dev", None).map_err(fail("/dev"))?;
     for d in DEVICES {
+        if !matches!(sys.stat(&Path::new("/dev").join(d)), Ok(Some(_))) {
+            continue; // the host lacks it (a minimal container): so does the step
+        }
         let t = dev.join(d);
         sys.write_file(&t, b"", 0o666)
             .map_err(fail(format!("/dev/{d}")))?;
@@ -383,27 +398,30 @@ fn mask_paths(sys: &mut dyn Syscall, root: &Path) -> Result<(), SetupError> {
     Ok(())
 }
 
-fn mount_files(sys: &mut dyn Syscall, p: &SetupPlan) -> Result<(), SetupError> {
+fn write_files(sys: &mut dyn Syscall, p: &SetupPlan) -> Result<(), SetupError> {
     let f = MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC;
     sys.mount_fs("tmpfs", &p.files_dir, f, "mode=755")
         .map_err(fail("mounting the files tmpfs"))?;
     for file in &p.files {
         let src = p.files_dir.join(&file.name);
         sys.write_file(&src, &file.contents, file.mode)
-            .map_err(fail(format!("writing {}", file.target)))?;
+            .map_err(fail(format!("writing {}", file.name)))?;
         sys.chown(&src, file.uid, file.gid)
-            .map_err(fail(format!("chown {}", file.target)))?;
-        let t = sys
-            .resolve(&p.root, &file.target, Some(NodeKind::File))
-            .map_err(fail(&file.target))?;
-        sys.bind(&src, &t, false, true)
-            .map_err(fail(format!("binding {}", file.target)))?;
+            .map_err(fail(format!("chown {}", file.name)))?;
     }
     Ok(())
 }
 
-fn mount_one(sys: &mut dyn Syscall, root: &Path, m: &PlannedMount) -> Result<(), SetupError> {
+fn mount_one(sys: &mut dyn Syscall, p: &SetupPlan, m: &PlannedMount) -> Result<(), SetupError> {
+    let root = p.root.as_path();
     match m {
+        PlannedMount::File { name, target } => {
+            let t = sys
+                .resolve(root, target, Some(NodeKind::File))
+                .map_err(fail(target))?;
+            sys.bind(&p.files_dir.join(name), &t, false, true)
+                .map_err(fail(format!("binding {target}")))
+        }
         PlannedMount::Tmpfs { target, size } => {
             let t = sys
                 .resolve(root, target, Some(NodeKind::Dir))
