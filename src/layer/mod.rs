@@ -13,12 +13,14 @@ mod snapshot;
 mod snapshot_copy;
 mod snapshot_view;
 mod unpack;
+mod unpack_entry;
 mod unpack_fs;
+mod unpack_links;
 
 pub use diff::{DiffError, diff_overlay, diff_tree};
 pub use entry::{Entry, EntryKind, sort_entries};
 pub use snapshot::{SnapshotError, Snapshots};
-pub use snapshot_copy::{CopyError, copy_merged};
+pub use snapshot_copy::{CopyError, copy_merged, copy_xattrs};
 pub use snapshot_view::{
     DirView, Found, LowerView, ResolveError, Resolved, is_opaque, is_whiteout,
 };

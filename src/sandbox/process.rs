@@ -24,7 +24,7 @@ use rustix::process::{Pid, Signal, WaitOptions};
 use super::error::SandboxError;
 use super::setup::{SetupError, SetupPlan, setup_and_exec};
 use super::spec::{ExitStatus, Stream};
-use super::syscall::LinuxSyscall;
+use super::syscall_linux::LinuxSyscall;
 
 /// What the child processes reported.
 #[derive(Debug)]
