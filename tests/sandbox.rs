@@ -309,3 +309,112 @@ fn hostile_layers_are_refused_as_root() {
 fn hostile_layers_are_refused_rootless() {
     hostile_layers_are_refused(true);
 }
+
+#[test]
+fn rootless_without_subordinate_ids_maps_only_the_caller() {
+    if !available(true) {
+        return;
+    }
+    const USER: &str = "rbuildnosub";
+    let run = |args: &[&str]| {
+        std::process::Command::new(args[0])
+            .args(&args[1..])
+            .output()
+            .unwrap()
+    };
+    if !run(&["id", USER]).status.success() {
+        let out = run(&[
+            "useradd",
+            "-m",
+            "-K",
+            "SUB_UID_COUNT=0",
+            "-K",
+            "SUB_GID_COUNT=0",
+            USER,
+        ]);
+        assert!(
+            out.status.success() || run(&["id", USER]).status.success(),
+            "useradd {USER}"
+        );
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("rbuild-nosub-")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let uid: u32 = String::from_utf8(run(&["id", "-u", USER]).stdout)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    std::os::unix::fs::chown(dir.path(), Some(uid), Some(uid)).unwrap();
+    let bin = env!("CARGO_BIN_EXE_rbuild");
+    let base = dir.path().join("base");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/testdata/busybox/make-rootfs.sh"
+    );
+    let out = run(&[
+        "runuser",
+        "-u",
+        USER,
+        "--",
+        bin,
+        "__sandbox",
+        "unshare",
+        "--",
+        "sh",
+        script,
+        base.to_str().unwrap(),
+    ]);
+    // Without subordinate ids, chown to 1000 fails inside the namespace: that is expected.
+    assert!(
+        base.join("bin/busybox").exists(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let store = rbuild::store::Store::open(&dir.path().join("store")).unwrap();
+    run(&[
+        "chown",
+        "-R",
+        &format!("{uid}:{uid}"),
+        dir.path().join("store").to_str().unwrap(),
+    ]);
+    let step = |user: &str| {
+        let mut spec = rbuild::sandbox::RunSpec::new(
+            &store,
+            vec![base.clone()],
+            vec![
+                "/bin/sh".into(),
+                "-c".into(),
+                "cat /proc/self/uid_map; echo x > /f".into(),
+            ],
+        );
+        spec.user = user.into();
+        let p = dir.path().join(format!("spec-{user}.json"));
+        std::fs::write(&p, serde_json::to_vec(&spec).unwrap()).unwrap();
+        run(&[
+            "runuser",
+            "-u",
+            USER,
+            "--",
+            bin,
+            "__sandbox",
+            "run",
+            p.to_str().unwrap(),
+        ])
+    };
+    let out = step("");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: rbuild::sandbox::plumbing::StepReport =
+        serde_json::from_slice(&out.stdout).unwrap();
+    let map: Vec<&str> = report.stdout.split_whitespace().collect();
+    assert_eq!(map, ["0", uid.to_string().as_str(), "1"]);
+    assert_eq!(report.entries.len(), 1);
+    let out = step("builder");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/etc/subuid"));
+}

@@ -10,7 +10,7 @@ use super::mountpoints::{Stubs, make_stubs, remove_unused};
 use super::mounts::{CacheLease, lease_cache};
 use super::netconf::{hosts_file, resolv_conf};
 use super::process::run_child;
-use super::setup::{PlannedFile, PlannedMount, Rootfs, SetupError, SetupPlan};
+use super::setup::{PlannedFile, PlannedMount, Rootfs, SWITCH_USER, SetupError, SetupPlan};
 use super::spec::{ExitStatus, Network, ResolvedMount, RunSpec, Stream};
 use super::syscall::{NodeKind, OverlayMount};
 use super::userns::{Privilege, detect};
@@ -125,6 +125,14 @@ pub fn run(spec: &RunSpec, out: &mut dyn FnMut(Stream, &[u8])) -> Result<RunOutc
             }
             Some(SetupError::Overlay(m)) => {
                 return Err(SandboxError::Setup(format!("mounting the rootfs: {m}")));
+            }
+            Some(SetupError::Failed(m))
+                if m.starts_with(SWITCH_USER) && privilege == Privilege::UserNamespace =>
+            {
+                return Err(SandboxError::Setup(format!(
+                    "{m} (rootless: ids other than 0 exist only with ranges for your user in /etc/subuid \
+                     and /etc/subgid, and newuidmap/newgidmap installed)"
+                )));
             }
             Some(SetupError::Failed(m)) => return Err(SandboxError::Setup(m)),
             Some(SetupError::User(m)) => return Err(SandboxError::User(m)),

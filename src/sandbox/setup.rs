@@ -42,6 +42,9 @@ pub const DEFAULT_CAPS: u64 = (1 << 0)
     | (1 << 5)
     | (1 << 29);
 
+/// How a failure to take the step's identity starts (so the caller can explain it).
+pub const SWITCH_USER: &str = "switching to uid:gid";
+
 /// How the rootfs is mounted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rootfs {
@@ -239,7 +242,7 @@ pub fn setup(sys: &mut dyn Syscall, p: &SetupPlan) -> Result<Launch, SetupError>
     sys.drop_bounding_caps(DEFAULT_CAPS)
         .map_err(fail("dropping capabilities"))?;
     sys.set_ids(user.uid, user.gid, &user.groups)
-        .map_err(fail("switching user"))?;
+        .map_err(fail(format!("{SWITCH_USER} {}:{}", user.uid, user.gid)))?;
     if user.uid == 0 {
         sys.set_caps(DEFAULT_CAPS)
             .map_err(fail("setting capabilities"))?;
