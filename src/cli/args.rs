@@ -49,6 +49,10 @@ pub enum Command {
     Logout(LogoutArgs),
     /// Time cold, no-op and changed-file rebuilds of a context.
     Bench(BenchArgs),
+    /// Sandbox plumbing (run a step from JSON, unpack a layer, enter rbuild's user
+    /// namespace); for tests and debugging.
+    #[command(name = "__sandbox", hide = true)]
+    Sandbox(super::sandbox_cmd::SandboxArgs),
 }
 
 /// How build progress is shown.
@@ -363,8 +367,23 @@ pub struct BenchArgs {
 
 /// Subcommand names, for the `rbuild -t x .` shorthand.
 pub const SUBCOMMANDS: &[&str] = &[
-    "build", "parse", "import", "images", "rmi", "tag", "save", "inspect", "prune", "du", "pull",
-    "push", "login", "logout", "bench", "help",
+    "build",
+    "parse",
+    "import",
+    "images",
+    "rmi",
+    "tag",
+    "save",
+    "inspect",
+    "prune",
+    "du",
+    "pull",
+    "push",
+    "login",
+    "logout",
+    "bench",
+    "help",
+    "__sandbox",
 ];
 
 /// Inserts `build` when the first word that is not a global option is not a subcommand,

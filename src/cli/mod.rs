@@ -9,6 +9,7 @@ mod flags;
 mod parse;
 mod registry_cmds;
 mod report;
+mod sandbox_cmd;
 mod store_cmds;
 
 pub use args::{
@@ -69,6 +70,7 @@ pub fn run(cli: Cli) -> Result<(), Report> {
         Command::Login(a) => registry_cmds::login(a),
         Command::Logout(a) => registry_cmds::logout(a),
         Command::Bench(a) => build::bench(&root, a),
+        Command::Sandbox(a) => sandbox_cmd::sandbox(a),
     }
 }
 

@@ -20,7 +20,9 @@ mod snapshot_copy;
 mod snapshot_view;
 mod tarfmt;
 mod unpack;
+mod unpack_entry;
 mod unpack_fs;
+mod unpack_links;
 pub mod view;
 mod writer;
 
@@ -43,7 +45,7 @@ pub use path::clean_tar_path;
 pub use pgzip::ParallelGzip;
 pub use read::{Codec, LayerReader, decoder, decompress, open_layer};
 pub use snapshot::{SnapshotError, Snapshots};
-pub use snapshot_copy::{CopyError, copy_merged};
+pub use snapshot_copy::{CopyError, copy_merged, copy_xattrs};
 pub use snapshot_view::{
     DirView, Found, LowerView, ResolveError, Resolved, is_opaque, is_whiteout,
 };

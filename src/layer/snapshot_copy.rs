@@ -148,7 +148,7 @@ impl Copier<'_> {
 }
 
 /// Copies every xattr but overlayfs' own; ones the destination refuses are dropped.
-fn copy_xattrs(src: &Path, dst: &Path) -> Result<(), CopyError> {
+pub fn copy_xattrs(src: &Path, dst: &Path) -> Result<(), CopyError> {
     let mut names = vec![0u8; 1024];
     let n = loop {
         match rustix::fs::llistxattr(src, &mut names[..]) {

@@ -13,7 +13,7 @@
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsStr;
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::io::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -21,7 +21,10 @@ use std::path::{Path, PathBuf};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, Timespec, Timestamps};
 use tar::EntryType;
 
-use super::unpack_fs::{self, OpenDirError};
+use super::unpack_entry::{
+    CopyError, Meta, clean_name, copy, gid, mkdir, open_err, read_meta, show, split_last, uid,
+};
+use super::unpack_fs;
 
 /// The xattr that marks an opaque directory in a snapshot (overlayfs mounted with
 /// `userxattr`, which works both as real root and inside a user namespace).
@@ -150,58 +153,17 @@ pub fn unpack<R: Read>(tar: R, dest: &Path, mode: UnpackMode) -> Result<UnpackRe
     Ok(u.report)
 }
 
-/// Cleans a tar name into a relative, `/`-joined path (empty for the root), resolving
-/// `.` and `..` lexically. `None` when a relative name climbs above the root; an
-/// absolute name is rooted, so `..` stops at `/` (Go's `filepath.Clean`).
-pub(crate) fn clean_name(raw: &[u8]) -> Option<Vec<u8>> {
-    let rooted = raw.first() == Some(&b'/');
-    let mut parts: Vec<&[u8]> = Vec::new();
-    for c in raw.split(|&b| b == b'/') {
-        match c {
-            b"" | b"." => {}
-            b".." => {
-                if parts.pop().is_none() && !rooted {
-                    return None;
-                }
-            }
-            c => parts.push(c),
-        }
-    }
-    Some(parts.join(&b'/'))
-}
-
-/// Splits a cleaned, non-empty path into its parent and last component.
-fn split_last(rel: &[u8]) -> (&[u8], &[u8]) {
-    match memchr::memrchr(b'/', rel) {
-        Some(i) => (&rel[..i], &rel[i + 1..]),
-        None => (&[], rel),
-    }
-}
-
-fn show(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-/// Metadata of one entry, from its header and PAX records.
-struct Meta {
-    mode: u32,
-    uid: u32,
-    gid: u32,
-    mtime: Timespec,
-    xattrs: Vec<(String, Vec<u8>)>,
-}
-
-struct Unpacker {
-    root: OwnedFd,
-    mode: UnpackMode,
-    privileged: bool,
-    report: UnpackReport,
+pub(super) struct Unpacker {
+    pub(super) root: OwnedFd,
+    pub(super) mode: UnpackMode,
+    pub(super) privileged: bool,
+    pub(super) report: UnpackReport,
     /// Directory mode and mtime, applied once everything under them is written.
-    dirs: HashMap<Vec<u8>, (u32, Timespec)>,
+    pub(super) dirs: HashMap<Vec<u8>, (u32, Timespec)>,
     /// Paths this layer wrote (Merge mode: an opaque marker keeps them).
-    unpacked: HashSet<Vec<u8>>,
-    cached_parent: Option<(Vec<u8>, OwnedFd)>,
-    buf: Vec<u8>,
+    pub(super) unpacked: HashSet<Vec<u8>>,
+    pub(super) cached_parent: Option<(Vec<u8>, OwnedFd)>,
+    pub(super) buf: Vec<u8>,
 }
 
 impl Unpacker {
@@ -365,7 +327,7 @@ impl Unpacker {
     }
 
     /// Opens (creating if needed) the parent directory `parent` of entry `rel`.
-    fn parent(&mut self, parent: &[u8], rel: &[u8]) -> Result<OwnedFd, UnpackError> {
+    pub(super) fn parent(&mut self, parent: &[u8], rel: &[u8]) -> Result<OwnedFd, UnpackError> {
         if let Some((p, fd)) = &self.cached_parent
             && p == parent
         {
@@ -386,147 +348,12 @@ impl Unpacker {
 
     /// Removes whatever is at `name` (the parent cache is dropped, as a removed
     /// directory may be the cached one).
-    fn remove(&mut self, dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<()> {
+    pub(super) fn remove(&mut self, dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<()> {
         if let Some(st) = unpack_fs::lstat_at(dir, name)? {
             if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
                 self.cached_parent = None;
             }
             unpack_fs::remove_all_at(dir, name)?;
-        }
-        Ok(())
-    }
-
-    fn whiteout(&mut self, parent: &[u8], name: &[u8], rel: &[u8]) -> Result<(), UnpackError> {
-        let werr = |source: io::Error| UnpackError::Write {
-            path: show(rel),
-            source,
-        };
-        if name.is_empty() || name == b"." || name == b".." {
-            return Ok(());
-        }
-        let name = OsStr::from_bytes(name);
-        match self.mode {
-            UnpackMode::Merge => {
-                let dir = match unpack_fs::open_dir(self.root.as_fd(), parent, false) {
-                    Ok(d) => d,
-                    Err(OpenDirError::Io(e)) if e.kind() == io::ErrorKind::NotFound => {
-                        return Ok(());
-                    }
-                    Err(e) => return Err(open_err(e, rel)),
-                };
-                self.remove(dir.as_fd(), name).map_err(werr)
-            }
-            UnpackMode::Overlay => {
-                let dir = self.parent(parent, rel)?;
-                self.remove(dir.as_fd(), name).map_err(werr)?;
-                rustix::fs::mknodat(
-                    dir.as_fd(),
-                    name,
-                    FileType::CharacterDevice,
-                    Mode::empty(),
-                    0,
-                )
-                .map_err(|e| werr(e.into()))
-            }
-        }
-    }
-
-    fn opaque(&mut self, dir_rel: &[u8], rel: &[u8]) -> Result<(), UnpackError> {
-        let werr = |source: io::Error| UnpackError::Write {
-            path: show(rel),
-            source,
-        };
-        match self.mode {
-            UnpackMode::Overlay => {
-                let dir = unpack_fs::open_dir(self.root.as_fd(), dir_rel, true)
-                    .map_err(|e| open_err(e, rel))?;
-                unpack_fs::set_xattr_fd_path(dir.as_fd(), OPAQUE_XATTR, b"y").map_err(werr)
-            }
-            UnpackMode::Merge => {
-                let dir = match unpack_fs::open_dir(self.root.as_fd(), dir_rel, false) {
-                    Ok(d) => d,
-                    Err(OpenDirError::Io(e)) if e.kind() == io::ErrorKind::NotFound => {
-                        return Ok(());
-                    }
-                    Err(e) => return Err(open_err(e, rel)),
-                };
-                self.cached_parent = None;
-                self.clear_lower(dir.as_fd(), dir_rel).map_err(werr)
-            }
-        }
-    }
-
-    /// Removes everything under `dir` this layer did not write itself.
-    fn clear_lower(&self, dir: BorrowedFd<'_>, dir_rel: &[u8]) -> io::Result<()> {
-        for child in unpack_fs::list_dir(dir)? {
-            let mut path = dir_rel.to_vec();
-            if !path.is_empty() {
-                path.push(b'/');
-            }
-            path.extend_from_slice(&child);
-            let name = OsStr::from_bytes(&child);
-            if !self.unpacked.contains(&path) {
-                unpack_fs::remove_all_at(dir, name)?;
-            } else if let Some(st) = unpack_fs::lstat_at(dir, name)?
-                && FileType::from_raw_mode(st.st_mode) == FileType::Directory
-            {
-                let sub = unpack_fs::open_path_nofollow(dir, name)?;
-                self.clear_lower(sub.as_fd(), &path)?;
-            }
-        }
-        Ok(())
-    }
-
-    fn hardlink(
-        &mut self,
-        dir: BorrowedFd<'_>,
-        name: &OsStr,
-        rel: &[u8],
-        target: &[u8],
-    ) -> Result<(), UnpackError> {
-        let outside = || UnpackError::HardlinkOutside {
-            path: show(rel),
-            target: show(target),
-        };
-        if target.first() == Some(&b'/') {
-            return Err(outside());
-        }
-        let trel = clean_name(target)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(outside)?;
-        let missing = || UnpackError::HardlinkTarget {
-            path: show(rel),
-            target: show(target),
-        };
-        let (tparent, tbase) = split_last(&trel);
-        let tdir = match unpack_fs::open_dir(self.root.as_fd(), tparent, false) {
-            Ok(d) => d,
-            Err(OpenDirError::Symlink) => {
-                return Err(UnpackError::ThroughSymlink { path: show(rel) });
-            }
-            Err(_) => return Err(missing()),
-        };
-        let tname = OsStr::from_bytes(tbase);
-        let werr = |source: io::Error| UnpackError::Write {
-            path: show(rel),
-            source,
-        };
-        let tst = unpack_fs::lstat_at(tdir.as_fd(), tname)
-            .map_err(werr)?
-            .ok_or_else(missing)?;
-        if FileType::from_raw_mode(tst.st_mode) == FileType::Directory {
-            return Err(missing());
-        }
-        if let Some(st) = unpack_fs::lstat_at(dir, name).map_err(werr)? {
-            if st.st_ino == tst.st_ino && st.st_dev == tst.st_dev {
-                return Ok(());
-            }
-            self.remove(dir, name).map_err(werr)?;
-        }
-        rustix::fs::linkat(tdir.as_fd(), tname, dir, name, AtFlags::empty())
-            .map_err(|e| werr(e.into()))?;
-        if self.mode == UnpackMode::Merge {
-            self.unpacked.insert(rel.to_vec());
         }
         Ok(())
     }
@@ -641,133 +468,5 @@ impl Unpacker {
                 .map_err(|e| werr(e.into()))?;
         }
         Ok(())
-    }
-}
-
-fn open_err(e: OpenDirError, rel: &[u8]) -> UnpackError {
-    match e {
-        OpenDirError::Symlink => UnpackError::ThroughSymlink { path: show(rel) },
-        OpenDirError::NotADirectory => UnpackError::NotADirectory { path: show(rel) },
-        OpenDirError::Io(source) => UnpackError::Write {
-            path: show(rel),
-            source,
-        },
-    }
-}
-
-fn mkdir(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<()> {
-    Ok(rustix::fs::mkdirat(dir, name, Mode::from_raw_mode(0o700))?)
-}
-
-fn uid(id: u32) -> rustix::fs::Uid {
-    rustix::fs::Uid::from_raw(id)
-}
-
-fn gid(id: u32) -> rustix::fs::Gid {
-    rustix::fs::Gid::from_raw(id)
-}
-
-fn read_meta<R: Read>(entry: &mut tar::Entry<'_, R>, rel: &[u8]) -> Result<Meta, UnpackError> {
-    let herr = |source: io::Error| UnpackError::Header {
-        path: show(rel),
-        source,
-    };
-    let h = entry.header();
-    let mode = h.mode().map_err(herr)? & 0o7777;
-    let id = |v: u64| u32::try_from(v).map_err(|_| herr(io::Error::other("id out of range")));
-    let uid = id(h.uid().map_err(herr)?)?;
-    let gid = id(h.gid().map_err(herr)?)?;
-    let secs = i64::try_from(h.mtime().map_err(herr)?).unwrap_or(i64::MAX);
-    let mut mtime = Timespec {
-        tv_sec: secs,
-        tv_nsec: 0,
-    };
-    let mut xattrs = Vec::new();
-    if let Some(pax) = entry.pax_extensions().map_err(herr)? {
-        for ext in pax {
-            let ext = ext.map_err(herr)?;
-            let key = ext.key_bytes();
-            if key == b"mtime" {
-                if let Some(t) = parse_pax_time(ext.value_bytes()) {
-                    mtime = t;
-                }
-            } else if let Some(name) = key.strip_prefix(b"SCHILY.xattr.") {
-                let Ok(name) = std::str::from_utf8(name) else {
-                    continue;
-                };
-                xattrs.push((name.to_string(), ext.value_bytes().to_vec()));
-            }
-        }
-    }
-    // A layer may not smuggle overlayfs semantics (opaque, redirect…) into a snapshot.
-    xattrs.retain(|(k, _)| !k.starts_with("trusted.overlay.") && !k.starts_with("user.overlay."));
-    Ok(Meta {
-        mode,
-        uid,
-        gid,
-        mtime,
-        xattrs,
-    })
-}
-
-/// Parses a PAX time (`1700000000.123456789`).
-fn parse_pax_time(v: &[u8]) -> Option<Timespec> {
-    let s = std::str::from_utf8(v).ok()?;
-    let (secs, frac) = s.split_once('.').unwrap_or((s, ""));
-    let tv_sec: i64 = secs.parse().ok()?;
-    let digits: String = frac.chars().take(9).collect();
-    let tv_nsec = if digits.is_empty() {
-        0
-    } else {
-        let n: i64 = digits.parse().ok()?;
-        n * 10_i64.pow(9 - digits.len() as u32)
-    };
-    Some(Timespec {
-        tv_sec,
-        tv_nsec: if tv_sec < 0 { -tv_nsec } else { tv_nsec },
-    })
-}
-
-enum CopyError {
-    Read(io::Error),
-    Write(io::Error),
-}
-
-fn copy(r: &mut impl Read, w: &mut impl Write, buf: &mut [u8]) -> Result<(), CopyError> {
-    loop {
-        let n = match r.read(buf) {
-            Ok(0) => return Ok(()),
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(CopyError::Read(e)),
-        };
-        w.write_all(&buf[..n]).map_err(CopyError::Write)?;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_are_cleaned_like_go() {
-        let c = |s: &str| clean_name(s.as_bytes()).map(|v| String::from_utf8(v).unwrap());
-        assert_eq!(c("a/b/"), Some("a/b".into()));
-        assert_eq!(c("./a/./b"), Some("a/b".into()));
-        assert_eq!(c("/etc/passwd"), Some("etc/passwd".into()));
-        assert_eq!(c("a/../b"), Some("b".into()));
-        assert_eq!(c("/../x"), Some("x".into()));
-        assert_eq!(c("../x"), None);
-        assert_eq!(c("a/../../x"), None);
-        assert_eq!(c("./"), Some(String::new()));
-    }
-
-    #[test]
-    fn pax_times_keep_nanoseconds() {
-        let t = parse_pax_time(b"1700000000.5").unwrap();
-        assert_eq!((t.tv_sec, t.tv_nsec), (1_700_000_000, 500_000_000));
-        let t = parse_pax_time(b"12").unwrap();
-        assert_eq!((t.tv_sec, t.tv_nsec), (12, 0));
-        assert!(parse_pax_time(b"x").is_none());
     }
 }

@@ -27,11 +27,14 @@ mod mountpoints;
 mod mounts;
 mod net;
 mod netconf;
+pub mod plumbing;
 mod process;
 mod run;
 mod setup;
+mod setup_fs;
 mod spec;
 mod syscall;
+mod syscall_linux;
 mod user;
 mod userns;
 mod work;
@@ -51,7 +54,8 @@ pub use spec::{
     CacheMount, CacheSharing, DEFAULT_HOSTNAME, DEFAULT_PATH, ExitStatus, ExtraFile, Network,
     ResolvedMount, RunSpec, Stream,
 };
-pub use syscall::{LinuxSyscall, NodeKind, NodeStat, OverlayMount, Syscall};
+pub use syscall::{NodeKind, NodeStat, OverlayMount, Syscall};
+pub use syscall_linux::LinuxSyscall;
 pub use user::{ExecUser, resolve_user};
 pub use userns::{
     Privilege, SubIdRange, detect as detect_privilege, enter_user_namespace, parse_subids,

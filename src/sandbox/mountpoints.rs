@@ -3,8 +3,8 @@
 //!
 //! With overlayfs they go into a *stub layer*: an extra lowerdir on top of the
 //! snapshots, holding only the missing paths. Their existing ancestors are recreated
-//! there with the lower layers' mode, owner and mtime, so the merged view looks exactly
-//! like the image; the upperdir sees none of it unless the step itself writes there.
+//! there with the lower layers' mode, owner, mtime and xattrs, so the merged view looks
+//! exactly like the image; the upperdir sees none of it unless the step writes there.
 //!
 //! In the copy fallback the stubs are made in the copied tree and recorded; afterwards
 //! the ones still empty are removed, as BuildKit's `MountStubsCleaner` does.
@@ -39,7 +39,7 @@ pub(crate) fn make_stubs(
     let mut stubs = Stubs::default();
     // Ancestors whose metadata must mirror the lower layers, applied after their
     // children are made (which changes a directory's mtime).
-    let mut mirrored: BTreeMap<PathBuf, std::fs::Metadata> = BTreeMap::new();
+    let mut mirrored: BTreeMap<PathBuf, crate::layer::Found> = BTreeMap::new();
     for (target, kind) in targets {
         let r = view.resolve(target)?;
         if r.missing.is_empty() {
@@ -59,7 +59,7 @@ pub(crate) fn make_stubs(
                 if !host.exists() {
                     std::fs::create_dir(&host).map_err(SandboxError::at(&host))?;
                 }
-                mirrored.insert(prefix.clone(), found.meta);
+                mirrored.insert(prefix.clone(), found);
             }
         }
         let mut rel = r.existing.clone();
@@ -83,9 +83,11 @@ pub(crate) fn make_stubs(
     if copy_meta {
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))
             .map_err(SandboxError::at(dir))?;
-        for (rel, meta) in mirrored.iter().rev() {
+        for (rel, found) in mirrored.iter().rev() {
             let host = dir.join(rel);
-            mirror(&host, meta).map_err(SandboxError::at(&host))?;
+            mirror(&host, &found.meta).map_err(SandboxError::at(&host))?;
+            // ACLs and the like: a copied-up directory takes them from here.
+            crate::layer::copy_xattrs(&found.path, &host)?;
         }
     }
     Ok(stubs)

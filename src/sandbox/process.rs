@@ -24,7 +24,7 @@ use rustix::process::{Pid, Signal, WaitOptions};
 use super::error::SandboxError;
 use super::setup::{SetupError, SetupPlan, setup_and_exec};
 use super::spec::{ExitStatus, Stream};
-use super::syscall::LinuxSyscall;
+use super::syscall_linux::LinuxSyscall;
 
 /// What the child processes reported.
 #[derive(Debug)]
@@ -61,6 +61,29 @@ impl ChildGuard {
                 Err(rustix::io::Errno::INTR) => continue,
                 Err(e) => return Err(e.into()),
             }
+        }
+    }
+}
+
+impl ChildGuard {
+    /// Reaps A without waiting for it: once A has reported, only the teardown of the
+    /// step's namespaces is left, which takes milliseconds and concerns nobody else.
+    fn reap_soon(&mut self) {
+        let Some(pid) = self.pid.take() else { return };
+        if let Ok(Some(_)) = rustix::process::waitpid(Some(pid), WaitOptions::NOHANG) {
+            return;
+        }
+        let reaper = std::thread::Builder::new()
+            .name("rbuild-reap".into())
+            .spawn(move || {
+                while let Err(rustix::io::Errno::INTR) =
+                    rustix::process::waitpid(Some(pid), WaitOptions::empty())
+                {}
+            });
+        if reaper.is_err() {
+            // No thread to spare: wait here instead.
+            self.pid = Some(pid);
+            let _ = self.wait();
         }
     }
 }
@@ -133,13 +156,18 @@ pub(crate) fn run_child(
     drop((out_w, err_w, rep_w, devnull));
 
     let report = pump([out_r, err_r, rep_r], cancel, &guard, out)?;
-    guard
-        .wait()
-        .map_err(SandboxError::sys("waiting for the step"))?;
     if cancel.is_some_and(|c| c.load(Ordering::SeqCst)) {
+        guard.kill();
+        guard
+            .wait()
+            .map_err(SandboxError::sys("waiting for the step"))?;
         return Err(SandboxError::Cancelled);
     }
-    parse_report(&report)
+    let report = parse_report(&report);
+    if report.is_ok() {
+        guard.reap_soon();
+    }
+    report
 }
 
 /// Reads stdout and stderr to `out` and the report pipe to a buffer, until all close.
@@ -336,6 +364,10 @@ fn child_a(parent: Pid, fds: [RawFd; 4], flags: CloneFlags, plan: &SetupPlan) ->
         match unsafe { nix::unistd::fork() } {
             Ok(nix::unistd::ForkResult::Child) => child_b(plan),
             Ok(nix::unistd::ForkResult::Parent { child }) => {
+                // B holds the output pipes; without A's copies the parent sees EOF as
+                // soon as B's namespace is gone.
+                let _ = nix::unistd::close(1);
+                let _ = nix::unistd::close(2);
                 let code = loop {
                     match nix::sys::wait::waitpid(child, None) {
                         Ok(nix::sys::wait::WaitStatus::Exited(_, c)) => break c,
@@ -345,6 +377,7 @@ fn child_a(parent: Pid, fds: [RawFd; 4], flags: CloneFlags, plan: &SetupPlan) ->
                     }
                 };
                 report(&encode(TAG_STATUS, code, ""));
+                let _ = nix::unistd::close(3);
                 0
             }
             Err(e) => {

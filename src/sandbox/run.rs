@@ -10,7 +10,7 @@ use super::mountpoints::{Stubs, make_stubs, remove_unused};
 use super::mounts::{CacheLease, lease_cache};
 use super::netconf::{hosts_file, resolv_conf};
 use super::process::run_child;
-use super::setup::{PlannedFile, PlannedMount, Rootfs, SetupError, SetupPlan};
+use super::setup::{PlannedFile, PlannedMount, Rootfs, SWITCH_USER, SetupError, SetupPlan};
 use super::spec::{ExitStatus, Network, ResolvedMount, RunSpec, Stream};
 use super::syscall::{NodeKind, OverlayMount};
 use super::userns::{Privilege, detect};
@@ -126,6 +126,14 @@ pub fn run(spec: &RunSpec, out: &mut dyn FnMut(Stream, &[u8])) -> Result<RunOutc
             Some(SetupError::Overlay(m)) => {
                 return Err(SandboxError::Setup(format!("mounting the rootfs: {m}")));
             }
+            Some(SetupError::Failed(m))
+                if m.starts_with(SWITCH_USER) && privilege == Privilege::UserNamespace =>
+            {
+                return Err(SandboxError::Setup(format!(
+                    "{m} (rootless: ids other than 0 exist only with ranges for your user in /etc/subuid \
+                     and /etc/subgid, and newuidmap/newgidmap installed)"
+                )));
+            }
             Some(SetupError::Failed(m)) => return Err(SandboxError::Setup(m)),
             Some(SetupError::User(m)) => return Err(SandboxError::User(m)),
             Some(SetupError::Exec(_, m)) => exec_error = Some(m),
@@ -175,28 +183,45 @@ fn prepare(
         .iter()
         .map(|t| (t.to_string(), NodeKind::Dir))
         .collect();
-    targets.push(("/etc/hosts".into(), NodeKind::File));
-    targets.push(("/etc/resolv.conf".into(), NodeKind::File));
-    targets.extend(
-        spec.extra_files
-            .iter()
-            .map(|f| (f.target.clone(), NodeKind::File)),
-    );
-
-    let mut order: Vec<usize> = (0..spec.mounts.len()).collect();
-    order.sort_by_key(|&i| {
-        spec.mounts[i]
-            .target()
-            .split('/')
-            .filter(|c| !c.is_empty())
-            .count()
-    });
-    let mut mounts = Vec::new();
-    for i in order {
-        let (planned, kind) = plan_mount(&spec.mounts[i], leases[i].as_ref(), work, i, copy)?;
-        targets.push((spec.mounts[i].target().to_string(), kind));
-        mounts.push(planned);
+    let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let mut files = vec![
+        generated("hosts", hosts_file(&spec.hostname).into_bytes()),
+        generated(
+            "resolv.conf",
+            resolv_conf(&host_resolv, spec.network).into_bytes(),
+        ),
+    ];
+    let mut mounts: Vec<PlannedMount> = ["hosts", "resolv.conf"]
+        .iter()
+        .map(|n| PlannedMount::File {
+            name: n.to_string(),
+            target: format!("/etc/{n}"),
+        })
+        .collect();
+    for (i, f) in spec.extra_files.iter().enumerate() {
+        let name = format!("extra-{i}");
+        files.push(PlannedFile {
+            name: name.clone(),
+            contents: f.contents.clone(),
+            mode: f.mode,
+            uid: f.uid,
+            gid: f.gid,
+        });
+        mounts.push(PlannedMount::File {
+            name,
+            target: f.target.clone(),
+        });
     }
+    for (i, m) in spec.mounts.iter().enumerate() {
+        mounts.push(plan_mount(m, leases[i].as_ref(), work, i, copy)?);
+    }
+    // Parents before children (a stable sort keeps the given order otherwise).
+    mounts.sort_by_key(|m| target_of(m).split('/').filter(|c| !c.is_empty()).count());
+    targets.extend(
+        mounts
+            .iter()
+            .map(|m| (target_of(m).to_string(), kind_of(m))),
+    );
 
     let (rootfs, root, changes, stubs) = if copy {
         let root = work.subdir("rootfs")?;
@@ -234,29 +259,6 @@ fn prepare(
         )
     };
 
-    let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-    let mut files = vec![
-        generated(
-            "hosts",
-            "/etc/hosts",
-            hosts_file(&spec.hostname).into_bytes(),
-        ),
-        generated(
-            "resolv.conf",
-            "/etc/resolv.conf",
-            resolv_conf(&host_resolv, spec.network).into_bytes(),
-        ),
-    ];
-    for (i, f) in spec.extra_files.iter().enumerate() {
-        files.push(PlannedFile {
-            name: format!("extra-{i}"),
-            target: f.target.clone(),
-            contents: f.contents.clone(),
-            mode: f.mode,
-            uid: f.uid,
-            gid: f.gid,
-        });
-    }
     let plan = SetupPlan {
         rootfs,
         root,
@@ -274,10 +276,9 @@ fn prepare(
     Ok((plan, changes, stubs))
 }
 
-fn generated(name: &str, target: &str, contents: Vec<u8>) -> PlannedFile {
+fn generated(name: &str, contents: Vec<u8>) -> PlannedFile {
     PlannedFile {
         name: name.into(),
-        target: target.into(),
         contents,
         mode: 0o644,
         uid: 0,
@@ -285,35 +286,47 @@ fn generated(name: &str, target: &str, contents: Vec<u8>) -> PlannedFile {
     }
 }
 
-/// One RUN mount as the child will perform it, and what its target must be.
+fn target_of(m: &PlannedMount) -> &str {
+    match m {
+        PlannedMount::File { target, .. }
+        | PlannedMount::Tmpfs { target, .. }
+        | PlannedMount::Bind { target, .. } => target,
+    }
+}
+
+fn kind_of(m: &PlannedMount) -> NodeKind {
+    match m {
+        PlannedMount::File { .. } => NodeKind::File,
+        PlannedMount::Tmpfs { .. } => NodeKind::Dir,
+        PlannedMount::Bind { kind, .. } => *kind,
+    }
+}
+
+/// One RUN mount as the child will perform it.
 fn plan_mount(
     m: &ResolvedMount,
     lease: Option<&CacheLease>,
     work: &WorkDir,
     i: usize,
     copy: bool,
-) -> Result<(PlannedMount, NodeKind), SandboxError> {
+) -> Result<PlannedMount, SandboxError> {
     Ok(match m {
-        ResolvedMount::Tmpfs { target, size } => (
-            PlannedMount::Tmpfs {
-                target: target.clone(),
-                size: *size,
-            },
-            NodeKind::Dir,
-        ),
+        ResolvedMount::Tmpfs { target, size } => PlannedMount::Tmpfs {
+            target: target.clone(),
+            size: *size,
+        },
         ResolvedMount::Cache(c) => {
             let dir = lease
                 .map(|l| l.dir.clone())
                 .ok_or_else(|| SandboxError::Invalid("cache mount without a lease".into()))?;
-            let bind = PlannedMount::Bind {
+            PlannedMount::Bind {
                 source_root: dir,
                 overlay: None,
                 source: "/".into(),
                 target: c.target.clone(),
                 kind: NodeKind::Dir,
                 readonly: c.readonly,
-            };
-            (bind, NodeKind::Dir)
+            }
         }
         ResolvedMount::Bind {
             target,
@@ -361,16 +374,14 @@ fn plan_mount(
                 };
                 (work.subdir(&format!("bind-{i}"))?, Some(o))
             };
-            let readonly = !readwrite;
-            let bind = PlannedMount::Bind {
+            PlannedMount::Bind {
                 source_root,
                 overlay,
                 source: source.clone(),
                 target: target.clone(),
                 kind,
-                readonly,
-            };
-            (bind, kind)
+                readonly: !readwrite,
+            }
         }
     })
 }

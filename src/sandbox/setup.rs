@@ -7,8 +7,9 @@
 //! 1. make all mounts private, mount the rootfs (overlay, or a bind of the copy);
 //! 2. `/proc` (with Docker's read-only and masked paths), a tmpfs `/dev` with the host's
 //!    null, zero, full, random, urandom and tty bound in, devpts, shm, mqueue, `/sys`;
-//! 3. generated files (hosts, resolv.conf, secrets, heredocs) from a private tmpfs,
-//!    then the RUN mounts, parents first; every target resolved inside the rootfs;
+//! 3. generated files (hosts, resolv.conf, secrets, heredocs) written to a private
+//!    tmpfs, then bound in with the RUN mounts, parents first; every target resolved
+//!    inside the rootfs;
 //! 4. `pivot_root(".", ".")` and a lazy unmount of the old root: no host mount is left;
 //! 5. hostname, `lo`, user (from the image's passwd/group), working dir, session,
 //!    umask 022, Docker's default capabilities, and the command looked up in `PATH`.
@@ -18,6 +19,7 @@ use std::path::{Path, PathBuf};
 
 use rustix::mount::MountFlags;
 
+use super::setup_fs::{mask_paths, mount_dev, mount_proc, mount_sys};
 use super::spec::DEFAULT_PATH;
 use super::syscall::{NodeKind, OverlayMount, Syscall};
 use super::user::resolve_user;
@@ -40,32 +42,8 @@ pub const DEFAULT_CAPS: u64 = (1 << 0)
     | (1 << 5)
     | (1 << 29);
 
-/// Paths under `/proc` made read-only (containerd's defaults).
-const READONLY_PATHS: [&str; 5] = [
-    "/proc/bus",
-    "/proc/fs",
-    "/proc/irq",
-    "/proc/sys",
-    "/proc/sysrq-trigger",
-];
-
-/// Paths hidden from the step (containerd's defaults).
-const MASKED_PATHS: [&str; 11] = [
-    "/proc/acpi",
-    "/proc/asound",
-    "/proc/kcore",
-    "/proc/keys",
-    "/proc/latency_stats",
-    "/proc/timer_list",
-    "/proc/timer_stats",
-    "/proc/sched_debug",
-    "/sys/firmware",
-    "/sys/devices/virtual/powercap",
-    "/proc/scsi",
-];
-
-/// Host devices bound into the step's `/dev`.
-const DEVICES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
+/// How a failure to take the step's identity starts (so the caller can explain it).
+pub const SWITCH_USER: &str = "switching to uid:gid";
 
 /// How the rootfs is mounted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,13 +54,12 @@ pub enum Rootfs {
     Dir,
 }
 
-/// A file made in the private tmpfs and bound read-only at `target`.
+/// A file made in the private tmpfs (bound into the container by a
+/// [`PlannedMount::File`]).
 #[derive(Clone, PartialEq, Eq)]
 pub struct PlannedFile {
     /// Name inside the tmpfs.
     pub name: String,
-    /// Path in the container.
-    pub target: String,
     /// Content.
     pub contents: Vec<u8>,
     /// Mode.
@@ -95,13 +72,25 @@ pub struct PlannedFile {
 
 impl std::fmt::Debug for PlannedFile {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "PlannedFile({} -> {})", self.name, self.target)
+        write!(
+            f,
+            "PlannedFile({}, {} bytes)",
+            self.name,
+            self.contents.len()
+        )
     }
 }
 
-/// A RUN mount, resolved to host paths.
+/// A mount into the container, resolved to host paths.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PlannedMount {
+    /// A generated file, bound read-only.
+    File {
+        /// Its name in the files tmpfs.
+        name: String,
+        /// Target in the container.
+        target: String,
+    },
     /// A fresh tmpfs.
     Tmpfs {
         /// Target in the container.
@@ -138,7 +127,7 @@ pub struct SetupPlan {
     pub files_dir: PathBuf,
     /// Generated files.
     pub files: Vec<PlannedFile>,
-    /// RUN mounts, parents first.
+    /// Mounts into the container (generated files and RUN mounts), parents first.
     pub mounts: Vec<PlannedMount>,
     /// The step has its own network namespace.
     pub new_netns: bool,
@@ -180,12 +169,12 @@ pub struct Launch {
     pub env: Vec<String>,
 }
 
-fn fail(what: impl Into<String>) -> impl FnOnce(io::Error) -> SetupError {
+pub(super) fn fail(what: impl Into<String>) -> impl FnOnce(io::Error) -> SetupError {
     let what = what.into();
     move |e| SetupError::Failed(format!("{what}: {e}"))
 }
 
-fn not_found(e: &io::Error) -> bool {
+pub(super) fn not_found(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::NotFound
 }
 
@@ -223,9 +212,9 @@ pub fn setup(sys: &mut dyn Syscall, p: &SetupPlan) -> Result<Launch, SetupError>
     mount_dev(sys, &p.root)?;
     mount_sys(sys, &p.root, p.mount_sysfs)?;
     mask_paths(sys, &p.root)?;
-    mount_files(sys, p)?;
+    write_files(sys, p)?;
     for m in &p.mounts {
-        mount_one(sys, &p.root, m)?;
+        mount_one(sys, p, m)?;
     }
 
     sys.chdir(&p.root).map_err(fail("chdir to the rootfs"))?;
@@ -253,7 +242,7 @@ pub fn setup(sys: &mut dyn Syscall, p: &SetupPlan) -> Result<Launch, SetupError>
     sys.drop_bounding_caps(DEFAULT_CAPS)
         .map_err(fail("dropping capabilities"))?;
     sys.set_ids(user.uid, user.gid, &user.groups)
-        .map_err(fail("switching user"))?;
+        .map_err(fail(format!("{SWITCH_USER} {}:{}", user.uid, user.gid)))?;
     if user.uid == 0 {
         sys.set_caps(DEFAULT_CAPS)
             .map_err(fail("setting capabilities"))?;
@@ -274,116 +263,7 @@ pub fn setup(sys: &mut dyn Syscall, p: &SetupPlan) -> Result<Launch, SetupError>
     })
 }
 
-fn mount_proc(sys: &mut dyn Syscall, root: &Path) -> Result<(), SetupError> {
-    let t = sys
-        .resolve(root, "/proc", Some(NodeKind::Dir))
-        .map_err(fail("/proc"))?;
-    let f = MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC;
-    sys.mount_fs("proc", &t, f, "")
-        .map_err(fail("mounting /proc"))?;
-    for ro in READONLY_PATHS {
-        let t = match sys.resolve(root, ro, None) {
-            Ok(t) => t,
-            Err(e) if not_found(&e) => continue,
-            Err(e) => return Err(fail(ro)(e)),
-        };
-        sys.bind(&t, &t, true, true)
-            .map_err(fail(format!("making {ro} read-only")))?;
-    }
-    Ok(())
-}
-
-fn mount_dev(sys: &mut dyn Syscall, root: &Path) -> Result<(), SetupError> {
-    let t = sys
-        .resolve(root, "/dev", Some(NodeKind::Dir))
-        .map_err(fail("/dev"))?;
-    sys.mount_fs(
-        "tmpfs",
-        &t,
-        MountFlags::NOSUID | MountFlags::STRICTATIME,
-        "mode=755,size=65536k",
-    )
-    .map_err(fail("mounting /dev"))?;
-    // Resolve again: the old handle names the directory under the new tmpfs.
-    let dev = sys.resolve(root, "/dev", None).map_err(fail("/dev"))?;
-    for d in DEVICES {
-        let t = dev.join(d);
-        sys.write_file(&t, b"", 0o666)
-            .map_err(fail(format!("/dev/{d}")))?;
-        sys.bind(&Path::new("/dev").join(d), &t, false, false)
-            .map_err(fail(format!("binding /dev/{d}")))?;
-    }
-    let pts = dev.join("pts");
-    sys.mkdir(&pts, 0o755).map_err(fail("/dev/pts"))?;
-    let f = MountFlags::NOSUID | MountFlags::NOEXEC;
-    if sys
-        .mount_fs(
-            "devpts",
-            &pts,
-            f,
-            "newinstance,ptmxmode=0666,mode=0620,gid=5",
-        )
-        .is_err()
-    {
-        // gid 5 (tty) is not mapped in a user namespace without subordinate ids.
-        sys.mount_fs("devpts", &pts, f, "newinstance,ptmxmode=0666,mode=0620")
-            .map_err(fail("mounting /dev/pts"))?;
-    }
-    sys.symlink("pts/ptmx", &dev.join("ptmx"))
-        .map_err(fail("/dev/ptmx"))?;
-    let shm = dev.join("shm");
-    sys.mkdir(&shm, 0o1777).map_err(fail("/dev/shm"))?;
-    let f = MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC;
-    sys.mount_fs("tmpfs", &shm, f, "mode=1777,size=65536k")
-        .map_err(fail("mounting /dev/shm"))?;
-    let mq = dev.join("mqueue");
-    sys.mkdir(&mq, 0o755).map_err(fail("/dev/mqueue"))?;
-    // Best effort, as not every kernel has POSIX message queues.
-    let _ = sys.mount_fs("mqueue", &mq, f, "");
-    for (name, target) in [
-        ("fd", "/proc/self/fd"),
-        ("stdin", "/proc/self/fd/0"),
-        ("stdout", "/proc/self/fd/1"),
-        ("stderr", "/proc/self/fd/2"),
-    ] {
-        sys.symlink(target, &dev.join(name))
-            .map_err(fail(format!("/dev/{name}")))?;
-    }
-    Ok(())
-}
-
-fn mount_sys(sys: &mut dyn Syscall, root: &Path, fresh: bool) -> Result<(), SetupError> {
-    let t = sys
-        .resolve(root, "/sys", Some(NodeKind::Dir))
-        .map_err(fail("/sys"))?;
-    let f = MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC | MountFlags::RDONLY;
-    if fresh && sys.mount_fs("sysfs", &t, f, "").is_ok() {
-        return Ok(());
-    }
-    // A sysfs can only be mounted with a network namespace of our own: show the host's.
-    sys.bind(Path::new("/sys"), &t, true, true)
-        .map_err(fail("binding /sys"))
-}
-
-fn mask_paths(sys: &mut dyn Syscall, root: &Path) -> Result<(), SetupError> {
-    for m in MASKED_PATHS {
-        let t = match sys.resolve(root, m, None) {
-            Ok(t) => t,
-            Err(e) if not_found(&e) => continue,
-            Err(e) => return Err(fail(m)(e)),
-        };
-        let r = match sys.stat(&t) {
-            Ok(Some(st)) if st.is_dir => sys.mount_fs("tmpfs", &t, MountFlags::RDONLY, ""),
-            Ok(Some(_)) => sys.bind(Path::new("/dev/null"), &t, false, true),
-            Ok(None) => continue,
-            Err(e) => Err(e),
-        };
-        r.map_err(fail(format!("masking {m}")))?;
-    }
-    Ok(())
-}
-
-fn mount_files(sys: &mut dyn Syscall, p: &SetupPlan) -> Result<(), SetupError> {
+fn write_files(sys: &mut dyn Syscall, p: &SetupPlan) -> Result<(), SetupError> {
     // Executable: a shebang heredoc (`RUN <<EOF` + `#!…`) is run from here.
     let f = MountFlags::NOSUID | MountFlags::NODEV;
     sys.mount_fs("tmpfs", &p.files_dir, f, "mode=755")
@@ -391,20 +271,23 @@ fn mount_files(sys: &mut dyn Syscall, p: &SetupPlan) -> Result<(), SetupError> {
     for file in &p.files {
         let src = p.files_dir.join(&file.name);
         sys.write_file(&src, &file.contents, file.mode)
-            .map_err(fail(format!("writing {}", file.target)))?;
+            .map_err(fail(format!("writing {}", file.name)))?;
         sys.chown(&src, file.uid, file.gid)
-            .map_err(fail(format!("chown {}", file.target)))?;
-        let t = sys
-            .resolve(&p.root, &file.target, Some(NodeKind::File))
-            .map_err(fail(&file.target))?;
-        sys.bind(&src, &t, false, true)
-            .map_err(fail(format!("binding {}", file.target)))?;
+            .map_err(fail(format!("chown {}", file.name)))?;
     }
     Ok(())
 }
 
-fn mount_one(sys: &mut dyn Syscall, root: &Path, m: &PlannedMount) -> Result<(), SetupError> {
+fn mount_one(sys: &mut dyn Syscall, p: &SetupPlan, m: &PlannedMount) -> Result<(), SetupError> {
+    let root = p.root.as_path();
     match m {
+        PlannedMount::File { name, target } => {
+            let t = sys
+                .resolve(root, target, Some(NodeKind::File))
+                .map_err(fail(target))?;
+            sys.bind(&p.files_dir.join(name), &t, false, true)
+                .map_err(fail(format!("binding {target}")))
+        }
         PlannedMount::Tmpfs { target, size } => {
             let t = sys
                 .resolve(root, target, Some(NodeKind::Dir))
