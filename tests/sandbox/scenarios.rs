@@ -86,7 +86,7 @@ pub fn user_by_name_and_ids(h: &Harness) {
     spec.user = "builder".into();
     let r = h.run(&spec);
     ok(&r);
-    assert_eq!(r.stdout, "1000\n1000\n1000 10\n/home/builder\n");
+    assert_eq!(r.stdout, "1000\n1000\n1000 10 50\n/home/builder\n");
     spec.user = "1000:10".into();
     let r = h.run(&spec);
     assert_eq!(r.stdout, "1000\n10\n10\n/home/builder\n");
