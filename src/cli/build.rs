@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize};
 use super::args::{BuildArgs, Compression, ProgressMode};
 use super::flags::{self, SecretSource};
 use super::{Report, open_store};
+use crate::cache::{BuildCache, CacheError, ExportSpec, ImportSpec};
 use crate::context::Context;
 use crate::dockerfile::{self, Diagnostic, Dockerfile};
 use crate::export::{self, OutputSpec, OutputType};
@@ -136,6 +137,14 @@ pub fn build(root: &Path, a: BuildArgs) -> Result<(), Report> {
         return Ok(());
     }
 
+    // Output and cache specs are checked before anything is built.
+    let mut specs: Vec<OutputSpec> = a
+        .outputs
+        .iter()
+        .map(|o| OutputSpec::parse(o).map_err(|e| Report::from_error(&e)))
+        .collect::<Result<_, _>>()?;
+    let (cache_imports, cache_exports) = cache_specs(&a, sink.as_ref())?;
+
     let context = Context::open(
         &context_dir,
         Some(&dockerfile_path),
@@ -174,6 +183,12 @@ pub fn build(root: &Path, a: BuildArgs) -> Result<(), Report> {
         context.root().display(),
         dockerfile_path.display()
     );
+    // Shared cache: imports read only manifests and configs; layers come lazily.
+    let mut build_cache =
+        BuildCache::new(store.clone(), registry.clone(), sink.clone(), ids.clone());
+    for spec in &cache_imports {
+        build_cache.import(spec);
+    }
     let solver = Solver {
         store: &store,
         context: &context,
@@ -183,9 +198,28 @@ pub fn build(root: &Path, a: BuildArgs) -> Result<(), Report> {
         ids,
         dockerfile_id,
         stats: BuildCounters::default(),
+        cache: Some(&build_cache),
     };
     let result = solve::solve(&graph, &solver);
     let _ = context.save_statcache();
+    // Shared cache: export (a failure fails the build once the outputs are written, as
+    // in buildx), and fetch the lazily imported layers that local outputs will read.
+    let mut cache_error = None;
+    if let Ok(o) = &result {
+        for spec in &cache_exports {
+            if let Err(e) = build_cache.export(spec, &graph, &o.layers) {
+                cache_error.get_or_insert(e);
+            }
+        }
+        if specs
+            .iter()
+            .any(|s| !matches!(s.kind, OutputType::Image | OutputType::Registry))
+        {
+            build_cache
+                .fetch_all(&o.layers)
+                .map_err(|e| cache_report(&e))?;
+        }
+    }
     sink.finish();
     let output = match result {
         Ok(o) => o,
@@ -203,11 +237,6 @@ pub fn build(root: &Path, a: BuildArgs) -> Result<(), Report> {
     };
 
     // Outputs: tags, exporters, pushes.
-    let mut specs: Vec<OutputSpec> = a
-        .outputs
-        .iter()
-        .map(|o| OutputSpec::parse(o).map_err(|e| Report::from_error(&e)))
-        .collect::<Result<_, _>>()?;
     let mut to_push: Vec<String> = Vec::new();
     if a.push {
         to_push.extend(a.tags.iter().cloned());
@@ -234,16 +263,11 @@ pub fn build(root: &Path, a: BuildArgs) -> Result<(), Report> {
     let mut pushed: BTreeMap<String, String> = BTreeMap::new();
     for name in dedup(to_push) {
         let reference = Reference::parse(&name).map_err(|e| Report::from_error(&e))?;
-        let digest = registry
-            .push(&store, &output.manifest, &reference, &|_| {})
-            .map_err(|e| {
-                let hint = e.hint();
-                let r = Report::from_error(&e);
-                match hint {
-                    Some(h) => r.with_hint(h),
-                    None => r,
-                }
-            })?;
+        // Through the shared cache: lazily imported layers the registry has or can
+        // mount are not downloaded first.
+        let digest = build_cache
+            .push(&output.manifest, &reference, &|_| {})
+            .map_err(|e| cache_report(&e))?;
         if !quiet {
             eprintln!("pushed {reference}@{digest}");
         }
@@ -295,6 +319,9 @@ pub fn build(root: &Path, a: BuildArgs) -> Result<(), Report> {
         std::fs::write(path, &image_id)
             .map_err(|e| Report::msg(format!("writing {}: {e}", path.display())))?;
     }
+    if let Some(e) = cache_error {
+        return Err(cache_report(&e));
+    }
     if quiet {
         println!("{image_id}");
     } else {
@@ -307,6 +334,43 @@ pub fn build(root: &Path, a: BuildArgs) -> Result<(), Report> {
         eprintln!("manifest {}", output.manifest.digest);
     }
     Ok(())
+}
+
+/// Parses `--cache-from` / `--cache-to` (warnings go to the progress output).
+fn cache_specs(
+    a: &BuildArgs,
+    sink: &dyn Sink,
+) -> Result<(Vec<ImportSpec>, Vec<ExportSpec>), Report> {
+    let mut imports = Vec::new();
+    for raw in &a.cache_from {
+        let p = ImportSpec::parse(raw).map_err(|e| cache_report(&e))?;
+        warn_all(sink, &p.warnings);
+        imports.extend(p.spec);
+    }
+    let mut exports = Vec::new();
+    for raw in &a.cache_to {
+        let p = ExportSpec::parse(raw).map_err(|e| cache_report(&e))?;
+        warn_all(sink, &p.warnings);
+        exports.extend(p.spec);
+    }
+    Ok((imports, exports))
+}
+
+fn warn_all(sink: &dyn Sink, warnings: &[String]) {
+    for message in warnings {
+        sink.emit(&crate::progress::Event::Warning {
+            message: message.clone(),
+        });
+    }
+}
+
+/// The report of a shared-cache error, with its hint.
+pub(super) fn cache_report(e: &CacheError) -> Report {
+    let r = Report::from_error(e);
+    match e.hint() {
+        Some(h) => r.with_hint(h),
+        None => r,
+    }
 }
 
 fn dedup(v: Vec<String>) -> Vec<String> {

@@ -41,9 +41,11 @@ pub fn push(root: &Path, a: PushArgs) -> Result<(), Report> {
         Reference::parse(a.reference.as_deref().unwrap_or(&a.name)).map_err(Report::from)?;
     let client = RegistryClient::new(options(&a.registry));
     let progress = |e: &TransferEvent| print_event(e, "Pushed", "Layer already exists");
-    let digest = client
-        .push(&store, &desc, &target, &progress)
-        .map_err(report)?;
+    // Through the build cache's lazy blobs: a layer a cache import made a hit without
+    // downloading it is fetched only if the registry neither has it nor can mount it.
+    let digest = crate::cache::LazyBlobs::new(&store, &client)
+        .push(&desc, &target, &progress)
+        .map_err(|e| super::build::cache_report(&e))?;
     println!("{digest}");
     Ok(())
 }

@@ -126,6 +126,11 @@ pub fn save(root: &Path, a: SaveArgs) -> Result<(), Report> {
     let store = super::open_store(root)?;
     let desc = require(&store, &a.name)?;
     let _guard = store.build_guard()?;
+    // Layers a build cache import made hits without downloading them are fetched now.
+    let client = crate::registry::RegistryClient::new(crate::registry::RegistryOptions::from_env());
+    crate::cache::LazyBlobs::new(&store, &client)
+        .ensure_tree(&desc, &|_| {})
+        .map_err(|e| super::build::cache_report(&e))?;
     let names = [a.name.clone()];
     let write = |w: &mut dyn Write| -> Result<(), ExportError> {
         match a.format {

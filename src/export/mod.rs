@@ -16,6 +16,8 @@ pub use docker::write_docker_archive;
 pub use local::{LocalExport, export_local, write_rootfs_tar};
 pub use oci::{closure, write_oci_archive, write_oci_dir};
 pub use spec::{Dest, OutputSpec, OutputType};
+// Shared with the cache flags (`--cache-from/--cache-to`), which use the same syntax.
+pub(crate) use spec::{parse_bool, split_csv};
 
 use std::path::PathBuf;
 

@@ -188,7 +188,7 @@ fn type_name(t: OutputType) -> &'static str {
 }
 
 /// Go's `strconv.ParseBool`.
-fn parse_bool(s: &str) -> Option<bool> {
+pub(crate) fn parse_bool(s: &str) -> Option<bool> {
     match s {
         "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
         "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
@@ -198,7 +198,7 @@ fn parse_bool(s: &str) -> Option<bool> {
 
 /// Splits one CSV record (Go's `encoding/csv` rules for a single line: `"` quotes a
 /// field or part of one, `""` inside quotes is a literal quote).
-fn split_csv(s: &str) -> Result<Vec<String>, &'static str> {
+pub(crate) fn split_csv(s: &str) -> Result<Vec<String>, &'static str> {
     let mut fields = Vec::new();
     let mut cur = String::new();
     let mut chars = s.chars().peekable();

@@ -145,7 +145,10 @@ impl RegistryClient {
 
     /// Pushes one blob from the store to `reference`'s repository: skipped when the
     /// repository has it, mounted from another repository of the registry when known,
-    /// else uploaded (one PUT, or chunks for large blobs).
+    /// else uploaded (one PUT, or chunks for large blobs). Only the upload needs the
+    /// bytes: a blob the store lacks (a layer a build cache import made a hit without
+    /// downloading it) is pushed by a skip or a mount, or fails with
+    /// [`StoreError::BlobMissing`] so the caller can fetch it and try again.
     pub fn push_blob(
         &self,
         store: &Store,
@@ -153,9 +156,6 @@ impl RegistryClient {
         desc: &Descriptor,
         progress: Progress<'_>,
     ) -> Result<BlobPush, RegistryError> {
-        if !store.has_blob(&desc.digest) {
-            return Err(StoreError::BlobMissing(desc.digest).into());
-        }
         let ep = self.endpoint(reference.registry())?;
         let repo_name = reference.repository();
         let repo = Repo::new(&ep, repo_name, Scope::push(repo_name));
@@ -188,6 +188,9 @@ impl RegistryClient {
                 // A mount is an optimization: any failure falls back to an upload.
                 Err(_) => continue,
             }
+        }
+        if !store.has_blob(&desc.digest) {
+            return Err(StoreError::BlobMissing(desc.digest).into());
         }
         reporter.event(TransferPhase::Start, 0);
         let mut attempt = 0;

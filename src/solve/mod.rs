@@ -77,6 +77,8 @@ pub struct Solver<'a> {
     pub dockerfile_id: String,
     /// Counters.
     pub stats: BuildCounters,
+    /// The shared build cache (`--cache-from`/`--cache-to`, lazily fetched layers).
+    pub cache: Option<&'a crate::cache::BuildCache>,
 }
 
 /// Live counters of one build.

@@ -55,7 +55,15 @@ impl StageState {
             .par_iter()
             .map(|l| {
                 snaps
-                    .ensure(&l.diff_id, || open_layer(s.store, &l.descriptor))
+                    .ensure(&l.diff_id, || {
+                        // Shared cache: a layer a --cache-from hit did not download is
+                        // fetched here, when its bytes are first needed.
+                        if let Some(c) = s.cache {
+                            c.fetch(&l.descriptor)?;
+                        }
+                        open_layer(s.store, &l.descriptor)
+                            .map_err(Box::<dyn std::error::Error + Send + Sync>::from)
+                    })
                     .map_err(|e| {
                         SolveError::store(format!("unpacking layer {}: {e}", l.descriptor.digest))
                     })
@@ -308,17 +316,14 @@ pub(crate) fn layer_step(
     let key = inputs.key(&state.key);
     let position = explain::position(&s.dockerfile_id, ctx.stage, ctx.index);
     if !s.opts.no_cache {
-        if let Some(rec) = s.store.get_cache_record(&key).map_err(SolveError::store)? {
-            let present = rec
-                .layer
-                .as_ref()
-                .is_none_or(|l| s.store.has_blob(&l.descriptor.digest));
-            if present {
-                s.sink.emit(&Event::StepCached { id: ctx.id });
-                explain::remember(s.store, &position, &key);
-                apply(state, key, &rec, history_text, s);
-                return Ok(true);
+        if let Some(rec) = cached_record(s, &key)? {
+            s.sink.emit(&Event::StepCached { id: ctx.id });
+            explain::remember(s.store, &position, &key);
+            apply(state, key, &rec, history_text, s);
+            if let Some(c) = s.cache {
+                c.note(ctx.stage.id, &rec, &state.layers);
             }
+            return Ok(true);
         }
     }
     if let Some(reason) = explain::why_missed(s.store, &position, inputs) {
@@ -338,7 +343,27 @@ pub(crate) fn layer_step(
     s.store.put_cache_record(&rec).map_err(SolveError::store)?;
     explain::remember(s.store, &position, &key);
     apply(state, key, &rec, history_text, s);
+    if let Some(c) = s.cache {
+        c.note(ctx.stage.id, &rec, &state.layers);
+    }
     Ok(false)
+}
+
+/// The record that answers `key`: the local one when its layer's bytes are here (or can
+/// be fetched from the shared cache it came from), else one `--cache-from` imported.
+fn cached_record(s: &Solver<'_>, key: &Digest) -> Result<Option<CacheRecord>, SolveError> {
+    if let Some(rec) = s.store.get_cache_record(key).map_err(SolveError::store)? {
+        let present = rec.layer.as_ref().is_none_or(|l| {
+            s.store.has_blob(&l.descriptor.digest) || s.cache.is_some_and(|c| c.has_layer(l))
+        });
+        if present {
+            return Ok(Some(rec));
+        }
+    }
+    match s.cache {
+        Some(c) => c.lookup(key).map_err(SolveError::store),
+        None => Ok(None),
+    }
 }
 
 fn apply(
