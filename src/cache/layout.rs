@@ -289,7 +289,7 @@ fn read_limited(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
 mod tests {
     use super::*;
 
-    fn store() -> (tempfile::TempDir, Store) {
+    fn new_store() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("root")).unwrap();
         (dir, store)
@@ -303,7 +303,7 @@ mod tests {
 
     #[test]
     fn round_trip_and_prune() {
-        let (tmp, store) = store();
+        let (tmp, store) = new_store();
         let layout = LayoutDir::new(&tmp.path().join("cache"));
         let old_layer = store
             .put_blob(b"old layer")
@@ -350,18 +350,14 @@ mod tests {
             Err(CacheError::NotFound { .. })
         ));
 
-        let (_t2, other) = store_pair();
+        let (_t2, other) = new_store();
         layout.fetch_into(&other, &new_layer, &noop).unwrap();
         assert_eq!(other.read_blob(&new_layer.digest).unwrap(), b"new layer");
     }
 
-    fn store_pair() -> (tempfile::TempDir, Store) {
-        store()
-    }
-
     #[test]
     fn damaged_blobs_are_refused() {
-        let (tmp, store) = store();
+        let (tmp, store) = new_store();
         let layout = LayoutDir::new(&tmp.path().join("cache"));
         let _lock = layout.lock().unwrap();
         let desc = layer_desc(b"good bytes");
@@ -381,7 +377,7 @@ mod tests {
 
     #[test]
     fn missing_or_foreign_directories() {
-        let (tmp, _store) = store();
+        let (tmp, _store) = new_store();
         let layout = LayoutDir::new(&tmp.path().join("nothing"));
         let err = layout.find("latest").unwrap_err();
         assert!(err.to_string().contains("no index.json"), "{err}");

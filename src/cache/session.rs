@@ -318,3 +318,84 @@ impl BuildCache {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::image::{Platform, media};
+    use crate::plan::{EmptyResolver, PlanOptions};
+    use crate::progress::Discard;
+    use crate::registry::RegistryOptions;
+
+    fn layer(n: u8) -> LayerRecord {
+        LayerRecord {
+            descriptor: Descriptor::new(media::OCI_LAYER_GZIP, Digest::of(&[n]), 1),
+            diff_id: Digest::of(&[n, n]),
+        }
+    }
+
+    fn record(n: u8) -> CacheRecord {
+        CacheRecord {
+            key: Digest::of(&[n, 0]),
+            layer: Some(layer(n)),
+            created: "2024-01-01T00:00:00Z".into(),
+            inputs: Default::default(),
+        }
+    }
+
+    #[test]
+    fn min_follows_the_from_chain_and_max_takes_everything() {
+        let df = crate::dockerfile::parse(
+            b"FROM scratch AS base\nFROM base AS mid\nFROM scratch AS other\nFROM mid\nCOPY --from=other / /\n",
+        )
+        .unwrap();
+        let opts = PlanOptions {
+            build_args: Default::default(),
+            target: None,
+            platform: None,
+            build_platform: Platform::host(),
+            dockerfile_name: "Dockerfile".into(),
+        };
+        let graph = crate::plan::plan(&df, &opts, &EmptyResolver).unwrap();
+        let id = |name: Option<&str>| {
+            graph
+                .stages
+                .iter()
+                .find(|s| s.name.as_deref() == name)
+                .unwrap()
+                .id
+        };
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = BuildCache::new(
+            Store::open(tmp.path()).unwrap(),
+            Arc::new(RegistryClient::new(RegistryOptions::default())),
+            Arc::new(Discard),
+            Arc::default(),
+        );
+        // base makes layer 1; mid adds 2 on it; other makes 3; the target adds 4 on 1+2.
+        cache.note(id(Some("base")), &record(1), &[layer(1)]);
+        cache.note(id(Some("mid")), &record(2), &[layer(1), layer(2)]);
+        cache.note(id(Some("other")), &record(3), &[layer(3)]);
+        cache.note(id(None), &record(4), &[layer(1), layer(2), layer(4)]);
+        let image = [layer(1), layer(2), layer(4)].map(|l| l.descriptor);
+
+        let keys = |s: &Selection| {
+            let mut k: Vec<Digest> = s.records.iter().map(|r| r.key).collect();
+            k.sort();
+            k
+        };
+        let sorted = |mut v: Vec<Digest>| {
+            v.sort();
+            v
+        };
+        let min = cache.selection(&graph, CacheMode::Min, &image);
+        assert_eq!(
+            keys(&min),
+            sorted(vec![record(1).key, record(2).key, record(4).key])
+        );
+        assert_eq!(min.layers, image.to_vec());
+        let max = cache.selection(&graph, CacheMode::Max, &image);
+        assert_eq!(keys(&max).len(), 4);
+        assert_eq!(max.layers.len(), 4);
+    }
+}
