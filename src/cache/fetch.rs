@@ -35,20 +35,27 @@ impl<'a> LazyBlobs<'a> {
         self.store.has_blob(digest) || hints::known(self.store, digest)
     }
 
-    /// Remembers that `source` holds `digest` (a hint: failures are ignored). A registry
-    /// source is also recorded as the blob's origin, so a push to another repository of
-    /// that registry mounts it instead of needing its bytes.
+    /// Remembers that `source` holds `digest` (a hint: failures are ignored).
     pub fn remember(&self, digest: &Digest, source: &BlobSource) {
         let _ = hints::record(self.store, digest, source);
-        if let BlobSource::Registry(r) = source {
-            let _ = origins::record(
-                self.store,
-                digest,
-                &Origin {
-                    registry: r.registry().to_string(),
-                    repository: r.repository().to_string(),
-                },
-            );
+    }
+
+    /// Records the cache repositories of `target`'s registry that hold `blobs` as their
+    /// origins, so the push mounts them from there instead of needing their bytes.
+    fn note_origins(&self, blobs: &[Descriptor], target: &Reference) {
+        for d in blobs {
+            for source in hints::sources(self.store, &d.digest) {
+                if let BlobSource::Registry(r) = source {
+                    if r.registry() == target.registry() && r.repository() != target.repository() {
+                        let origin = Origin {
+                            registry: r.registry().to_string(),
+                            repository: r.repository().to_string(),
+                        };
+                        // A hint too: without it the blob is uploaded (or fetched first).
+                        let _ = origins::record(self.store, &d.digest, &origin);
+                    }
+                }
+            }
         }
     }
 
@@ -124,6 +131,7 @@ impl<'a> LazyBlobs<'a> {
         target: &Reference,
         progress: Progress<'_>,
     ) -> Result<Digest, CacheError> {
+        self.note_origins(&self.tree(manifest), target);
         let mut fetched: HashSet<Digest> = HashSet::new();
         loop {
             match self.registry.push(self.store, manifest, target, progress) {

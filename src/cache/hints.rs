@@ -2,8 +2,9 @@
 //! any later command (`rbuild save`, `rbuild push`, the next build) can fetch a layer
 //! that a `--cache-from` made a cache hit without downloading it.
 //!
-//! One small JSON file per blob under `ROOT/cache-sources/`, replaced atomically, most
-//! recent source first. They are hints: a stale one only costs a failed fetch attempt.
+//! One small JSON file per blob under `ROOT/cache-sources/`, replaced atomically (by a
+//! rename, without fsync: a hint lost in a crash only turns a cache hit into a miss),
+//! most recent source first. They are hints: a stale one only costs a failed fetch.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -11,7 +12,6 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::digest::Digest;
-use crate::fsutil::AtomicFile;
 use crate::registry::Reference;
 use crate::store::Store;
 
@@ -100,9 +100,11 @@ pub fn record(store: &Store, digest: &Digest, source: &BlobSource) -> std::io::R
     }
     let stored: Vec<Stored> = list.iter().map(Stored::from_source).collect();
     let bytes = serde_json::to_vec(&stored).map_err(std::io::Error::other)?;
-    let mut f = AtomicFile::create_in(&store.tmp_dir(), &dest)?;
+    let mut f = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .tempfile_in(store.tmp_dir())?;
     f.write_all(&bytes)?;
-    f.commit()
+    f.persist(&dest).map(drop).map_err(|e| e.error)
 }
 
 #[cfg(test)]

@@ -64,8 +64,9 @@ impl BuildCache {
         let progress = self.transfers(id);
         match import::read(&self.store, &self.registry, &spec.location, &progress) {
             Ok(imp) => {
-                // Blobs the store has can be mounted from the cache's repository when
-                // an image is pushed there; the others are remembered when used.
+                // Blobs the store has (base layers) are remembered too: a push to the
+                // cache's registry can then mount them. The others are remembered when
+                // a hit uses them.
                 let lazy = self.lazy();
                 for l in imp.layers.iter().filter(|l| self.store.has_blob(&l.digest)) {
                     if matches!(imp.source, BlobSource::Registry(_)) {
