@@ -695,3 +695,45 @@ fn bad_cache_flags_fail_before_building() {
     assert_success(&out, &["build", "--cache-to", "type=inline"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("type=inline is not supported"));
 }
+
+#[test]
+fn a_vanished_cache_source_fails_once_then_the_steps_run_again() {
+    if !tools_present() {
+        return;
+    }
+    let a = Runner::new();
+    let dir = a.path("ci-cache");
+    a.build_ok(&[
+        "--cache-to",
+        &format!("type=local,dest={},mode=max", dir.display()),
+    ]);
+    let b = Runner::new();
+    b.build_ok(&["--cache-from", &format!("type=local,src={}", dir.display())]);
+    assert!(b.steps().iter().all(|(_, c)| *c));
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    // A changed last step needs the layers under it: they are gone.
+    b.t.write(
+        "ctx/Dockerfile",
+        DOCKERFILE.replace("> /final", "> /final2"),
+    );
+    let out = b.build(&[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("is not in the store and could not be fetched"),
+        "{err}"
+    );
+    assert!(err.contains(&format!("from {}", dir.display())), "{err}");
+
+    // The store forgot that source: the next build runs what it must and succeeds…
+    let err = b.build_ok(&[]);
+    let steps = b.steps();
+    assert!(
+        steps.iter().any(|(i, c)| i.starts_with("RUN head") && !c),
+        "{steps:?}\n{err}"
+    );
+    // …and stores new records: the build after that is all hits.
+    let err = b.build_ok(&[]);
+    assert!(b.steps().iter().all(|(_, c)| *c), "{err}");
+}

@@ -86,7 +86,7 @@ impl CacheError {
         match self {
             CacheError::Registry(e) => e.hint(),
             CacheError::Unavailable { .. } => Some(
-                "the layer came from a build cache that no longer has it: build again with --no-cache, or with a --cache-from that has it".into(),
+                "the layer came from a build cache that no longer has it, and the store now forgets that cache: build again to run the step that makes it, or pass a --cache-from that has it".into(),
             ),
             CacheError::InvalidSpec { flag, .. } => Some(format!(
                 "{flag} takes type=registry,ref=REGISTRY/REPO:TAG or type=local,{}=DIR",

@@ -84,7 +84,16 @@ impl<'a> LazyBlobs<'a> {
             };
             match got {
                 Ok(()) => return Ok(true),
-                Err(e) => tried.push(format!("from {source}: {e}")),
+                Err(e) => {
+                    // A source that is gone is forgotten, so the next build runs the
+                    // steps whose layers only it had instead of failing here again (a
+                    // --cache-from that has them brings them back). A transient failure
+                    // forgets nothing: trying again may work.
+                    if gone(&e) {
+                        hints::forget_source(self.store, &source);
+                    }
+                    tried.push(format!("from {source}: {e}"));
+                }
             }
         }
         Err(CacheError::Unavailable {
@@ -181,6 +190,18 @@ impl<'a> LazyBlobs<'a> {
     }
 }
 
+/// True when `e` says the source does not have the blob (rather than that it could not
+/// be asked).
+fn gone(e: &CacheError) -> bool {
+    match e {
+        CacheError::Io { source, .. } => source.kind() == std::io::ErrorKind::NotFound,
+        CacheError::Corrupt { .. } => true,
+        CacheError::Registry(RegistryError::BlobUnknown { .. }) => true,
+        CacheError::Registry(RegistryError::Status { status, .. }) => *status == 404,
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -236,5 +257,7 @@ mod tests {
         let text = err.to_string();
         assert!(text.contains("gone1") && text.contains("gone2"), "{text}");
         assert!(err.hint().is_some());
+        // Both directories are gone: forgotten.
+        assert!(!lazy.available(&desc.digest));
     }
 }

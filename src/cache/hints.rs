@@ -107,6 +107,39 @@ pub fn record(store: &Store, digest: &Digest, source: &BlobSource) -> std::io::R
     f.persist(&dest).map(drop).map_err(|e| e.error)
 }
 
+/// Forgets `source` for every blob: it is gone (a deleted directory, a registry that
+/// no longer has what it listed), so the records whose layers only it held are misses
+/// again rather than failures. Returns how many blobs lost their last source.
+pub fn forget_source(store: &Store, source: &BlobSource) -> usize {
+    let Ok(entries) = std::fs::read_dir(store.root().join(HINTS_DIR)) else {
+        return 0;
+    };
+    let mut orphaned = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(digest) = name
+            .to_str()
+            .and_then(|n| n.strip_suffix(".json"))
+            .and_then(|h| Digest::from_hex(h).ok())
+        else {
+            continue;
+        };
+        let list = sources(store, &digest);
+        if !list.contains(source) {
+            continue;
+        }
+        let rest: Vec<BlobSource> = list.into_iter().filter(|s| s != source).collect();
+        let _ = std::fs::remove_file(entry.path());
+        if rest.is_empty() {
+            orphaned += 1;
+        }
+        for s in rest.iter().rev() {
+            let _ = record(store, &digest, s);
+        }
+    }
+    orphaned
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,7 +159,13 @@ mod tests {
         assert!(known(&store, &d));
         assert_eq!(sources(&store, &d), vec![local.clone(), reg.clone()]);
         record(&store, &d, &reg).unwrap();
-        assert_eq!(sources(&store, &d), vec![reg, local]);
+        assert_eq!(sources(&store, &d), vec![reg.clone(), local.clone()]);
+        // A vanished source is forgotten for every blob.
+        let other = Digest::of(b"other");
+        record(&store, &other, &local).unwrap();
+        assert_eq!(forget_source(&store, &local), 1);
+        assert!(!known(&store, &other));
+        assert_eq!(sources(&store, &d), vec![reg]);
     }
 
     #[test]

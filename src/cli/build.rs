@@ -186,8 +186,10 @@ pub fn build(root: &Path, a: BuildArgs) -> Result<(), Report> {
     // Shared cache: imports read only manifests and configs; layers come lazily.
     let mut build_cache =
         BuildCache::new(store.clone(), registry.clone(), sink.clone(), ids.clone());
-    for spec in &cache_imports {
-        build_cache.import(spec);
+    if !a.no_cache {
+        for spec in &cache_imports {
+            build_cache.import(spec);
+        }
     }
     let solver = Solver {
         store: &store,

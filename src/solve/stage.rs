@@ -350,7 +350,9 @@ pub(crate) fn layer_step(
 }
 
 /// The record that answers `key`: the local one when its layer's bytes are here (or can
-/// be fetched from the shared cache it came from), else one `--cache-from` imported.
+/// be fetched from the shared cache it came from), else one `--cache-from` imported. A
+/// local record whose layer can no longer be had is removed, so the step's run stores
+/// a new one.
 fn cached_record(s: &Solver<'_>, key: &Digest) -> Result<Option<CacheRecord>, SolveError> {
     if let Some(rec) = s.store.get_cache_record(key).map_err(SolveError::store)? {
         let present = rec.layer.as_ref().is_none_or(|l| {
@@ -359,6 +361,9 @@ fn cached_record(s: &Solver<'_>, key: &Digest) -> Result<Option<CacheRecord>, So
         if present {
             return Ok(Some(rec));
         }
+        s.store
+            .remove_cache_record(key)
+            .map_err(SolveError::store)?;
     }
     match s.cache {
         Some(c) => c.lookup(key).map_err(SolveError::store),

@@ -70,6 +70,16 @@ impl Store {
         f.commit_noclobber().map_err(|e| StoreError::io(&path, e))?;
         Ok(())
     }
+
+    /// Removes the record for `key` (one whose layer can no longer be had, so that the
+    /// step's next run can store a new one). Removing a missing record is not an error.
+    pub fn remove_cache_record(&self, key: &Digest) -> Result<(), StoreError> {
+        let path = self.cache_record_path(key);
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(StoreError::io(&path, e)),
+            _ => Ok(()),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -89,6 +99,9 @@ mod tests {
             inputs: BTreeMap::new(),
         };
         store.put_cache_record(&rec).unwrap();
-        assert_eq!(store.get_cache_record(&key).unwrap(), Some(rec));
+        assert_eq!(store.get_cache_record(&key).unwrap(), Some(rec.clone()));
+        store.remove_cache_record(&key).unwrap();
+        assert!(store.get_cache_record(&key).unwrap().is_none());
+        store.remove_cache_record(&key).unwrap();
     }
 }
