@@ -75,7 +75,7 @@ pub(crate) fn write(
         CacheLocation::Registry(reference) => {
             lazy.push(&desc, reference, progress)?;
         }
-        CacheLocation::Local { dir, tag } => {
+        CacheLocation::Local { dir, tag, .. } => {
             let layout = LayoutDir::new(dir);
             let _lock = layout.lock()?;
             for l in &manifest.layers {

@@ -56,9 +56,9 @@ pub(crate) fn read(
                 source: BlobSource::Registry(reference.clone()),
             })
         }
-        CacheLocation::Local { dir, tag } => {
+        CacheLocation::Local { dir, tag, digest } => {
             let layout = LayoutDir::new(dir);
-            let manifest = layout.find(tag)?;
+            let manifest = layout.find(tag, digest.as_ref())?;
             let m =
                 parse_manifest(&layout.read_blob(&manifest, MANIFEST_LIMIT)?).map_err(not_cache)?;
             let config = layout.read_blob(&m.config, CONFIG_LIMIT)?;

@@ -67,8 +67,8 @@ impl LayoutDir {
             })
     }
 
-    /// The manifest tagged `tag`.
-    pub fn find(&self, tag: &str) -> Result<Descriptor, CacheError> {
+    /// The manifest `digest` names when given, else the one tagged `tag`.
+    pub fn find(&self, tag: &str, digest: Option<&Digest>) -> Result<Descriptor, CacheError> {
         let not_found = |reason: String| CacheError::NotFound {
             location: self.dir.display().to_string(),
             reason,
@@ -76,11 +76,18 @@ impl LayoutDir {
         let index = self
             .read_index()?
             .ok_or_else(|| not_found("no index.json: nothing was exported there".into()))?;
-        index
-            .manifests
-            .into_iter()
-            .find(|d| d.annotation(REF_NAME_ANNOTATION) == Some(tag))
-            .ok_or_else(|| not_found(format!("no manifest tagged {tag:?} in index.json")))
+        match digest {
+            Some(want) => index
+                .manifests
+                .into_iter()
+                .find(|d| d.digest == *want)
+                .ok_or_else(|| not_found(format!("no manifest {want} in index.json"))),
+            None => index
+                .manifests
+                .into_iter()
+                .find(|d| d.annotation(REF_NAME_ANNOTATION) == Some(tag))
+                .ok_or_else(|| not_found(format!("no manifest tagged {tag:?} in index.json"))),
+        }
     }
 
     /// Reads a small blob (manifest, config), checking its size and digest.
@@ -342,11 +349,16 @@ mod tests {
         assert!(!layout.blob_path(&old_layer.digest).exists());
         assert!(layout.blob_path(&Digest::of(b"{}")).exists());
 
-        let found = layout.find("latest").unwrap();
+        let found = layout.find("latest", None).unwrap();
+        assert_eq!(
+            layout.find("other", Some(&new_m.digest)).unwrap().digest,
+            new_m.digest
+        );
+        assert!(layout.find("latest", Some(&old_m.digest)).is_err());
         assert_eq!(found.digest, new_m.digest);
         assert_eq!(layout.read_blob(&found, 1 << 20).unwrap(), new_bytes);
         assert!(matches!(
-            layout.find("v2"),
+            layout.find("v2", None),
             Err(CacheError::NotFound { .. })
         ));
 
@@ -379,12 +391,12 @@ mod tests {
     fn missing_or_foreign_directories() {
         let (tmp, _store) = new_store();
         let layout = LayoutDir::new(&tmp.path().join("nothing"));
-        let err = layout.find("latest").unwrap_err();
+        let err = layout.find("latest", None).unwrap_err();
         assert!(err.to_string().contains("no index.json"), "{err}");
         std::fs::create_dir_all(tmp.path().join("junk")).unwrap();
         std::fs::write(tmp.path().join("junk/index.json"), b"[1,2]").unwrap();
         let err = LayoutDir::new(&tmp.path().join("junk"))
-            .find("latest")
+            .find("latest", None)
             .unwrap_err();
         assert!(matches!(err, CacheError::NotACache { .. }), "{err}");
     }

@@ -12,6 +12,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 use super::CacheError;
+use crate::digest::Digest;
 use crate::export::{parse_bool, split_csv};
 use crate::layer::Compression;
 use crate::registry::Reference;
@@ -25,12 +26,14 @@ pub enum CacheLocation {
     /// A tag (or digest, for import) in a registry repository.
     Registry(Reference),
     /// An OCI image layout directory; the cache is the manifest tagged `tag` in its
-    /// `index.json`.
+    /// `index.json` (or, for import, the one `digest` names).
     Local {
         /// The directory (absolute).
         dir: PathBuf,
         /// The tag (`org.opencontainers.image.ref.name`).
         tag: String,
+        /// `digest=` (import only): this manifest of the index, whatever its tag.
+        digest: Option<Digest>,
     },
 }
 
@@ -38,10 +41,15 @@ impl fmt::Display for CacheLocation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CacheLocation::Registry(r) => write!(f, "{r}"),
-            CacheLocation::Local { dir, tag } if tag == DEFAULT_LOCAL_TAG => {
+            CacheLocation::Local {
+                dir,
+                digest: Some(d),
+                ..
+            } => write!(f, "{}@{d}", dir.display()),
+            CacheLocation::Local { dir, tag, .. } if tag == DEFAULT_LOCAL_TAG => {
                 write!(f, "{}", dir.display())
             }
-            CacheLocation::Local { dir, tag } => write!(f, "{} (tag {tag})", dir.display()),
+            CacheLocation::Local { dir, tag, .. } => write!(f, "{} (tag {tag})", dir.display()),
         }
     }
 }
@@ -100,7 +108,18 @@ impl ImportSpec {
         let mut warnings = Vec::new();
         let location = match f.kind.as_str() {
             "registry" => CacheLocation::Registry(f.reference(false)?),
-            "local" => f.local("src")?,
+            "local" => {
+                let mut location = f.local("src")?;
+                if let (CacheLocation::Local { digest, .. }, Some(d)) =
+                    (&mut location, f.take("digest"))
+                {
+                    *digest = Some(
+                        d.parse()
+                            .map_err(|_| f.error(format!("invalid digest={d:?}")))?,
+                    );
+                }
+                location
+            }
             "inline" => {
                 return Err(f.error(
                     "type=inline names no cache to read: use type=registry,ref=IMAGE".into(),
@@ -287,7 +306,11 @@ impl Fields {
             .take("tag")
             .filter(|t| !t.is_empty())
             .unwrap_or_else(|| DEFAULT_LOCAL_TAG.to_string());
-        Ok(CacheLocation::Local { dir, tag })
+        Ok(CacheLocation::Local {
+            dir,
+            tag,
+            digest: None,
+        })
     }
 
     /// Warns about every attribute left, except the `accepted` ones.
@@ -370,7 +393,7 @@ mod tests {
     #[test]
     fn local_directories_are_absolute() {
         let s = import("type=local,src=some/dir").location;
-        let CacheLocation::Local { dir, tag } = s else {
+        let CacheLocation::Local { dir, tag, .. } = s else {
             panic!("{s:?}")
         };
         assert!(dir.is_absolute() && dir.ends_with("some/dir"), "{dir:?}");
@@ -380,9 +403,13 @@ mod tests {
             s.location,
             CacheLocation::Local {
                 dir: "/tmp/c".into(),
-                tag: "v2".into()
+                tag: "v2".into(),
+                digest: None,
             }
         );
+        let d = format!("sha256:{}", "ab".repeat(32));
+        let pinned = import(&format!("type=local,src=/tmp/c,digest={d}"));
+        assert_eq!(pinned.location.to_string(), format!("/tmp/c@{d}"));
         assert_eq!(s.location.to_string(), "/tmp/c (tag v2)");
         assert_eq!(import("src=/tmp/c").location.to_string(), "/tmp/c");
     }
@@ -415,6 +442,10 @@ mod tests {
         assert_eq!(
             reason(ImportSpec::parse("type=local")),
             "type=local needs src=DIR"
+        );
+        assert_eq!(
+            reason(ImportSpec::parse("type=local,src=d,digest=sha256:xyz")),
+            "invalid digest=\"sha256:xyz\""
         );
         assert_eq!(
             reason(ExportSpec::parse("type=local,src=x")),
