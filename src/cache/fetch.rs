@@ -30,9 +30,42 @@ impl<'a> LazyBlobs<'a> {
         LazyBlobs { store, registry }
     }
 
-    /// True when the store has the blob or knows a cache source for it.
+    /// True when the store has the blob or knows a cache source for it (not asked).
     pub fn available(&self, digest: &Digest) -> bool {
         self.store.has_blob(digest) || hints::known(self.store, digest)
+    }
+
+    /// True when the store has blob `desc` or a remembered source still holds it (a stat
+    /// for a directory, a HEAD for a registry). Sources that no longer have it are
+    /// forgotten; one that cannot be asked does not count, so an unreachable cache makes
+    /// a step run rather than a build fail later when the bytes are needed.
+    pub fn verify(&self, desc: &Descriptor) -> bool {
+        if self.store.has_blob(&desc.digest) {
+            return true;
+        }
+        for source in hints::sources(self.store, &desc.digest) {
+            let holds = match &source {
+                BlobSource::Dir(d) => Ok(LayoutDir::new(d).has_blob(desc)),
+                BlobSource::Registry(r) => self.registry.blob_exists(r, &desc.digest),
+            };
+            match holds {
+                Ok(true) => return true,
+                Ok(false) => self.forget(&source, &desc.digest),
+                Err(_) => {}
+            }
+        }
+        false
+    }
+
+    /// Forgets a source that does not have `digest`: the whole source when it is a
+    /// directory that is gone, else that one blob.
+    fn forget(&self, source: &BlobSource, digest: &Digest) {
+        match source {
+            BlobSource::Dir(d) if !d.is_dir() => {
+                hints::forget_source(self.store, source);
+            }
+            _ => hints::forget(self.store, digest, source),
+        }
     }
 
     /// Remembers that `source` holds `digest` (a hint: failures are ignored).
@@ -90,7 +123,7 @@ impl<'a> LazyBlobs<'a> {
                     // --cache-from that has them brings them back). A transient failure
                     // forgets nothing: trying again may work.
                     if gone(&e) {
-                        hints::forget_source(self.store, &source);
+                        self.forget(&source, &desc.digest);
                     }
                     tried.push(format!("from {source}: {e}"));
                 }

@@ -107,6 +107,18 @@ pub fn record(store: &Store, digest: &Digest, source: &BlobSource) -> std::io::R
     f.persist(&dest).map(drop).map_err(|e| e.error)
 }
 
+/// Forgets that `source` holds `digest`.
+pub fn forget(store: &Store, digest: &Digest, source: &BlobSource) {
+    let list = sources(store, digest);
+    if !list.contains(source) {
+        return;
+    }
+    let _ = std::fs::remove_file(path(store, digest));
+    for s in list.iter().rev().filter(|s| *s != source) {
+        let _ = record(store, digest, s);
+    }
+}
+
 /// Forgets `source` for every blob: it is gone (a deleted directory, a registry that
 /// no longer has what it listed), so the records whose layers only it held are misses
 /// again rather than failures. Returns how many blobs lost their last source.
@@ -128,13 +140,9 @@ pub fn forget_source(store: &Store, source: &BlobSource) -> usize {
         if !list.contains(source) {
             continue;
         }
-        let rest: Vec<BlobSource> = list.into_iter().filter(|s| s != source).collect();
-        let _ = std::fs::remove_file(entry.path());
-        if rest.is_empty() {
+        forget(store, &digest, source);
+        if list.len() == 1 {
             orphaned += 1;
-        }
-        for s in rest.iter().rev() {
-            let _ = record(store, &digest, s);
         }
     }
     orphaned
@@ -160,6 +168,9 @@ mod tests {
         assert_eq!(sources(&store, &d), vec![local.clone(), reg.clone()]);
         record(&store, &d, &reg).unwrap();
         assert_eq!(sources(&store, &d), vec![reg.clone(), local.clone()]);
+        forget(&store, &d, &local);
+        assert_eq!(sources(&store, &d), vec![reg.clone()]);
+        record(&store, &d, &local).unwrap();
         // A vanished source is forgotten for every blob.
         let other = Digest::of(b"other");
         record(&store, &other, &local).unwrap();

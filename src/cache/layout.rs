@@ -157,6 +157,12 @@ impl LayoutDir {
         Ok(())
     }
 
+    /// True when the layout has a file for blob `desc` of the right size.
+    pub fn has_blob(&self, desc: &Descriptor) -> bool {
+        std::fs::metadata(self.blob_path(&desc.digest))
+            .is_ok_and(|m| m.is_file() && m.len() == desc.size)
+    }
+
     /// Takes the directory's export lock (creating the directory).
     pub fn lock(&self) -> Result<FileLock, CacheError> {
         std::fs::create_dir_all(self.blobs()).map_err(|e| CacheError::io(self.blobs(), e))?;

@@ -28,6 +28,10 @@ pub struct BuildCache {
     sink: Arc<dyn Sink>,
     ids: Arc<AtomicUsize>,
     imported: HashMap<Digest, (CacheRecord, BlobSource)>,
+    /// Blobs the imported manifests list (their caches hold them), and where.
+    imported_blobs: HashMap<Digest, BlobSource>,
+    /// Lazily imported blobs of earlier builds, checked with their source in this one.
+    verified: Mutex<HashMap<Digest, bool>>,
     used: Mutex<Used>,
 }
 
@@ -52,6 +56,8 @@ impl BuildCache {
             sink,
             ids,
             imported: HashMap::new(),
+            imported_blobs: HashMap::new(),
+            verified: Mutex::default(),
             used: Mutex::default(),
         }
     }
@@ -86,6 +92,11 @@ impl BuildCache {
                     ));
                 }
                 self.sink.emit(&Event::StepNote { id, message: note });
+                for l in &imp.layers {
+                    self.imported_blobs
+                        .entry(l.digest)
+                        .or_insert_with(|| imp.source.clone());
+                }
                 for r in imp.records {
                     self.imported
                         .entry(r.key)
@@ -127,9 +138,29 @@ impl BuildCache {
         Ok(Some(record.clone()))
     }
 
-    /// True when the store has the layer's blob or can fetch it from a cache.
+    /// True when the store has the layer's blob or can fetch it: from a cache this build
+    /// imported, or from the source an earlier import left in the store's hints, checked
+    /// once per build (a stat or a HEAD) so that a cache gone since costs a step run, not
+    /// a failed fetch later.
     pub fn has_layer(&self, layer: &LayerRecord) -> bool {
-        self.lazy().available(&layer.descriptor.digest)
+        let digest = &layer.descriptor.digest;
+        if self.store.has_blob(digest) {
+            return true;
+        }
+        if let Some(source) = self.imported_blobs.get(digest) {
+            self.lazy().remember(digest, source);
+            return true;
+        }
+        if let Some(known) = self.lock_verified().get(digest) {
+            return *known;
+        }
+        let ok = self.lazy().verify(&layer.descriptor);
+        self.lock_verified().insert(*digest, ok);
+        ok
+    }
+
+    fn lock_verified(&self) -> std::sync::MutexGuard<'_, HashMap<Digest, bool>> {
+        self.verified.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Makes sure the store has blob `desc`, fetching it from the cache it was imported

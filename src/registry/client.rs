@@ -118,6 +118,22 @@ impl RegistryClient {
         repo.get_manifest(&reference.manifest_reference())
     }
 
+    /// True when `reference`'s repository has blob `digest` (one HEAD request): the build
+    /// cache checks that a lazily imported layer is still there before relying on it.
+    pub fn blob_exists(
+        &self,
+        reference: &Reference,
+        digest: &Digest,
+    ) -> Result<bool, RegistryError> {
+        let ep = self.endpoint(reference.registry())?;
+        let repo = Repo::new(
+            &ep,
+            reference.repository(),
+            Scope::pull(reference.repository()),
+        );
+        repo.has_blob(digest)
+    }
+
     /// Makes sure the store has the blob `desc` from `reference`'s repository, downloading
     /// and verifying it if missing (lazy fetches of cached layers).
     pub fn fetch_blob(
