@@ -572,3 +572,30 @@ fn two_builds_on_one_store_at_once() {
         "{images}"
     );
 }
+
+/// Regression: a directory whose files come from several layers of the source stage is
+/// copied whole by `COPY --from` (each file is read from the layer that holds it).
+#[test]
+fn copy_from_a_directory_spread_over_layers() {
+    if !have_tool("umoci") {
+        return;
+    }
+    let t = TestDir::new();
+    t.write("ctx/one/a.txt", "A");
+    t.write("ctx/two/b.txt", "B");
+    let ctx = ctx_with(
+        &t,
+        "FROM scratch AS parts\nCOPY one/ /dir/\nCOPY two/ /dir/\n\
+         FROM scratch\nCOPY --from=parts /dir/ /merged/\n",
+    );
+    t.ok(&["build", "-t", "spread:1", &ctx]);
+    let rootfs = umoci_unpack(&t, "spread:1");
+    assert_eq!(
+        std::fs::read_to_string(rootfs.join("merged/a.txt")).unwrap(),
+        "A"
+    );
+    assert_eq!(
+        std::fs::read_to_string(rootfs.join("merged/b.txt")).unwrap(),
+        "B"
+    );
+}

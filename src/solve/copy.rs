@@ -21,7 +21,7 @@ use super::stage::{Produced, StageState, StepCtx, layer_step};
 use super::tree::ViewTree;
 use super::usermap::chown_ids;
 use super::{Solver, explain, history};
-use crate::context::{Kind, Meta, SelectOptions, Selection, has_wildcards};
+use crate::context::{Kind, Meta, SelectOptions, Selection, Tree, has_wildcards};
 use crate::layer::view::{LayerView, ViewError};
 use crate::layer::{Entry, EntryKind, UnpackMode, decompress, sort_entries, unpack, write_layer};
 use crate::plan::{CopyFrom, CopySource, CopyStep, Heredoc};
@@ -100,19 +100,22 @@ pub(crate) fn copy_step(
         .map(|(t, _)| t)
         .unwrap_or_default();
     layer_step(ctx, state, &inputs, history_text, |state| {
-        let selection = match (&c.from, context_selection) {
-            (CopyFrom::Context, sel) => sel,
+        // For --from, the source is a stack of snapshots: a directory's files may live
+        // in different layers, so each file's host path is looked up in the view.
+        let (selection, source_view) = match (&c.from, context_selection) {
+            (CopyFrom::Context, sel) => (sel, None),
             (CopyFrom::Stage(i), _) => {
                 let src = ctx.stage_state(*i)?;
-                Some(select_in(&src.lowers(s)?, &paths, &opts)?)
+                let tree = ViewTree::new(LayerView::new(src.lowers(s)?));
+                (Some(select_in(&tree, &paths, &opts)?), Some(tree))
             }
             (CopyFrom::Image(r), _) => {
                 let img = s
                     .images
                     .get(r, &state.platform)
                     .map_err(|m| SolveError::copy(format!("{r}: {m}")))?;
-                let src = image_state(&img.image);
-                Some(select_in(&src.lowers(s)?, &paths, &opts)?)
+                let tree = ViewTree::new(LayerView::new(image_state(&img.image).lowers(s)?));
+                (Some(select_in(&tree, &paths, &opts)?), Some(tree))
             }
         };
         if let (CopyFrom::Context, Some(sel)) = (&c.from, &selection) {
@@ -124,7 +127,7 @@ pub(crate) fn copy_step(
             LayerView::new(state.lowers(s)?)
         };
         let scratch = tempfile::tempdir_in(s.store.tmp_dir()).map_err(SolveError::copy)?;
-        let mut m = Mapper::new(ctx, c, &view, scratch.path())?;
+        let mut m = Mapper::new(ctx, c, &view, scratch.path(), source_view.as_ref())?;
         let source_count =
             selection.as_ref().map_or(0, |sel| sel.roots.len()) + downloads.len() + heredocs.len();
         let wildcard = paths.iter().any(|p| has_wildcards(p));
@@ -202,12 +205,11 @@ fn image_state(image: &crate::store::Image) -> StageState {
 }
 
 fn select_in(
-    lowers: &[PathBuf],
+    tree: &ViewTree,
     paths: &[String],
     opts: &SelectOptions,
 ) -> Result<Selection, SolveError> {
-    let tree = ViewTree::new(LayerView::new(lowers.to_vec()));
-    crate::context::select(&tree, paths, opts).map_err(SolveError::copy)
+    crate::context::select(tree, paths, opts).map_err(SolveError::copy)
 }
 
 fn listing(sel: &Selection) -> Vec<(String, String)> {
@@ -276,6 +278,8 @@ struct Mapper<'a> {
     chmod: Option<u32>,
     out: BTreeMap<String, Entry>,
     serial: usize,
+    /// The `--from` tree, to find where each selected file's bytes are.
+    source: Option<&'a ViewTree>,
 }
 
 impl<'a> Mapper<'a> {
@@ -284,6 +288,7 @@ impl<'a> Mapper<'a> {
         c: &'a CopyStep,
         view: &'a LayerView,
         scratch: &'a Path,
+        source: Option<&'a ViewTree>,
     ) -> Result<Mapper<'a>, SolveError> {
         let raw = c.dest.as_str();
         let abs = absolute_dest(raw, ctx);
@@ -320,6 +325,7 @@ impl<'a> Mapper<'a> {
             chmod,
             out: BTreeMap::new(),
             serial: 0,
+            source,
         })
     }
 
@@ -434,7 +440,10 @@ impl<'a> Mapper<'a> {
                 self.ensure_dir(&base)?;
                 for e in &root.entries {
                     let target = join(&base, &e.path);
-                    let host = root.entry_host_path(e);
+                    let host = match self.source {
+                        Some(tree) => tree.host_path(&root.tree_path(e)),
+                        None => root.entry_host_path(e),
+                    };
                     if let Some(entry) =
                         self.entry_from_meta(target, &e.meta, sel.keeps_ownership, host)
                     {
