@@ -261,11 +261,13 @@ impl BaseResolver for ImageSource {
     }
 }
 
-/// Splits `/path/to/x:tag` into the path and the tag (a `:` after the last `/`).
+/// Splits `/path/to/layout:tag` into the path and the tag: the first `:` after the last
+/// `/` (a tag may itself hold a `:`, as in `app:1.0`; skopeo's `oci:` splits the same way).
 fn split_path_tag(rest: &str) -> (&str, Option<&str>) {
-    match rest.rfind(':') {
-        Some(i) if !rest[i..].contains('/') => (&rest[..i], Some(&rest[i + 1..])),
-        _ => (rest, None),
+    let name_start = rest.rfind('/').map_or(0, |i| i + 1);
+    match rest[name_start..].find(':') {
+        Some(i) => (&rest[..name_start + i], Some(&rest[name_start + i + 1..])),
+        None => (rest, None),
     }
 }
 
@@ -276,6 +278,7 @@ mod tests {
     #[test]
     fn layout_references() {
         assert_eq!(split_path_tag("/a/b:v1"), ("/a/b", Some("v1")));
+        assert_eq!(split_path_tag("/a/b:app:1.0"), ("/a/b", Some("app:1.0")));
         assert_eq!(split_path_tag("/a/b"), ("/a/b", None));
         assert_eq!(split_path_tag("/a:b/c"), ("/a:b/c", None));
     }
