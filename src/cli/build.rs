@@ -3,14 +3,9 @@
 use std::path::Path;
 
 use super::Report;
-use super::args::{BenchArgs, BuildArgs};
+use super::args::BuildArgs;
 
 /// Runs `rbuild build`.
 pub fn build(_root: &Path, _a: BuildArgs) -> Result<(), Report> {
     Err(Report::msg("rbuild build is not built yet"))
-}
-
-/// Runs `rbuild bench`.
-pub fn bench(_root: &Path, _a: BenchArgs) -> Result<(), Report> {
-    Err(Report::msg("rbuild bench is not built yet"))
 }
