@@ -77,7 +77,7 @@ pub fn render(report: &BenchReport) -> String {
             head.push("RATIO");
             align.push('r');
         }
-        let explain = s.kind != ScenarioKind::Cold;
+        let explain = s.kind != ScenarioKind::Cold && s.steps.iter().any(|st| st.misses > 0);
         if explain {
             head.push("WHY IT MISSED");
             align.push('l');
