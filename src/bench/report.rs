@@ -120,7 +120,8 @@ pub struct ScenarioReport {
     pub representative_run: usize,
     /// Every timed run.
     pub runs: Vec<RunReport>,
-    /// Per step, in build order.
+    /// Per step: grouped by stage (stages in the order the first scenario started them,
+    /// see [`group_by_stage`]), in build order within a stage.
     pub steps: Vec<StepReport>,
 }
 
@@ -317,6 +318,23 @@ fn steps(samples: &[RunSample], representative: usize) -> Vec<StepReport> {
         .collect()
 }
 
+/// Puts every scenario's steps in one stable order: stages run in parallel, so the order
+/// in which a build records them varies from run to run. Steps are grouped by stage, the
+/// stages ranked by their first appearance in `scenarios` (the cold build, which starts a
+/// stage only once the stages it needs are done), and keep their build order within a stage.
+pub fn group_by_stage(scenarios: &mut [ScenarioReport]) {
+    let mut rank: Vec<String> = Vec::new();
+    for st in scenarios.iter().flat_map(|s| &s.steps) {
+        if !rank.contains(&st.stage) {
+            rank.push(st.stage.clone());
+        }
+    }
+    for s in scenarios {
+        s.steps
+            .sort_by_key(|st| rank.iter().position(|r| *r == st.stage));
+    }
+}
+
 impl BenchReport {
     /// The scenario called `name`.
     pub fn scenario(&self, name: &str) -> Option<&ScenarioReport> {
@@ -479,6 +497,54 @@ pub(crate) mod tests {
         );
         assert!(s.steps[1].cached());
         assert_eq!(s.steps[1].hits, 3);
+    }
+
+    #[test]
+    fn steps_are_grouped_by_stage_in_a_stable_order() {
+        let cold = ScenarioReport::from_runs(
+            "cold".into(),
+            ScenarioKind::Cold,
+            None,
+            &[sample(
+                10,
+                &[
+                    ("assets", "FROM scratch", false, 0.1, None),
+                    ("assets", "COPY a /a", false, 0.1, None),
+                    ("app", "FROM scratch", false, 0.1, None),
+                    ("app", "COPY --from=assets /a /a", false, 0.1, None),
+                ],
+            )],
+        );
+        let noop = ScenarioReport::from_runs(
+            "no-op".into(),
+            ScenarioKind::NoOp,
+            None,
+            &[sample(
+                10,
+                &[
+                    ("app", "FROM scratch", true, 0.1, None),
+                    ("assets", "FROM scratch", true, 0.1, None),
+                    ("app", "COPY --from=assets /a /a", true, 0.1, None),
+                    ("assets", "COPY a /a", true, 0.1, None),
+                ],
+            )],
+        );
+        let mut all = vec![cold, noop];
+        group_by_stage(&mut all);
+        let order = |s: &ScenarioReport| {
+            s.steps
+                .iter()
+                .map(|st| format!("{} {}", st.stage, st.instruction))
+                .collect::<Vec<_>>()
+        };
+        let want = [
+            "assets FROM scratch",
+            "assets COPY a /a",
+            "app FROM scratch",
+            "app COPY --from=assets /a /a",
+        ];
+        assert_eq!(order(&all[0]), want);
+        assert_eq!(order(&all[1]), want);
     }
 
     #[test]

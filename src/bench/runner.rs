@@ -17,7 +17,9 @@ use super::child::run_timed;
 use super::copy::{Changer, copy_tree, resolve_change, scenario_name};
 use super::metadata::BuildMetadata;
 use super::pick::default_change;
-use super::report::{BenchReport, Host, RunSample, SCHEMA, ScenarioKind, ScenarioReport};
+use super::report::{
+    BenchReport, Host, RunSample, SCHEMA, ScenarioKind, ScenarioReport, group_by_stage,
+};
 use super::seed::{Seed, added_images};
 use super::table::ms;
 use super::trace::combine;
@@ -145,6 +147,7 @@ pub fn run(
     }
 
     let Bench { traces, notes, .. } = bench;
+    group_by_stage(&mut scenarios);
     let report = BenchReport {
         schema: SCHEMA.to_string(),
         rbuild_version: env!("CARGO_PKG_VERSION").to_string(),

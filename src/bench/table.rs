@@ -82,6 +82,7 @@ pub fn render(report: &BenchReport) -> String {
             head.push("WHY IT MISSED");
             align.push('l');
         }
+        let mut missed_stages: Vec<&str> = Vec::new();
         let rows: Vec<Vec<String>> = s
             .steps
             .iter()
@@ -96,12 +97,18 @@ pub fn render(report: &BenchReport) -> String {
                     row.push(c.step_ratio(step).map_or("-".into(), ratio));
                 }
                 if explain {
+                    let after_miss = missed_stages.contains(&step.stage.as_str());
                     let why = match (&step.miss_reason, step.misses) {
                         (_, 0) => String::new(),
                         (Some(r), _) => r.clone(),
+                        // Within a stage, a miss changes the cache key of every later step.
+                        (None, _) if after_miss => "(an earlier step missed)".into(),
                         (None, _) => "(no reason given)".into(),
                     };
                     row.push(why);
+                }
+                if step.misses > 0 {
+                    missed_stages.push(&step.stage);
                 }
                 row
             })
@@ -270,6 +277,29 @@ changed:src/x: steps (median of 3 runs)
         assert!(summary.ends_with("20.0ms  1.00x"), "{summary}");
         let step = text.lines().find(|l| l.contains("COPY a /a")).unwrap();
         assert!(step.contains("cached  1.00x"), "{step}");
+    }
+
+    #[test]
+    fn a_miss_without_a_reason_is_explained_by_the_one_before() {
+        let mut s = changed_scenario();
+        s.steps[3].miss_reason = None;
+        let mut r = report(vec![s.clone()]);
+        let text = render(&r);
+        assert!(
+            text.lines()
+                .last()
+                .unwrap()
+                .ends_with("miss    (an earlier step missed)"),
+            "{text}"
+        );
+        s.steps[2].miss_reason = None;
+        r.scenarios = vec![s];
+        let text = render(&r);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(
+            lines[lines.len() - 2].ends_with("miss    (no reason given)"),
+            "{text}"
+        );
     }
 
     #[test]
