@@ -148,7 +148,7 @@ impl ScenarioComparison {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench::report::tests::{changed_scenario, report};
+    use crate::bench::aggregate::fixtures::{changed_scenario, report};
 
     #[test]
     fn a_report_against_itself_is_exactly_one() {

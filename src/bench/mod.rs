@@ -11,13 +11,14 @@
 //! and on private stores in a scratch dir ([`workspace`]) that is removed at the end, on
 //! Ctrl-C too ([`interrupt`]). The result is a [`BenchReport`]: a table for people
 //! ([`table`]), a versioned JSON document for machines, ratios against an earlier report
-//! ([`compare`]), and optionally one Chrome trace of a representative run per scenario
+//! ([`mod@compare`]), and optionally one Chrome trace of a representative run per scenario
 //! ([`trace`]).
 //!
 //! Each build reports its steps through its `--metadata-file` (`rbuild.steps`,
 //! `rbuild.stats`, see [`metadata`]); the bench adds nothing to the timed window but the
 //! spawn and the wait ([`child`]).
 
+pub mod aggregate;
 pub mod argv;
 pub mod child;
 pub mod compare;

@@ -13,13 +13,12 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
+use super::aggregate::{RunSample, group_by_stage};
 use super::child::run_timed;
 use super::copy::{Changer, copy_tree, resolve_change, scenario_name};
 use super::metadata::BuildMetadata;
 use super::pick::default_change;
-use super::report::{
-    BenchReport, Host, RunSample, SCHEMA, ScenarioKind, ScenarioReport, group_by_stage,
-};
+use super::report::{BenchReport, Host, SCHEMA, ScenarioKind, ScenarioReport};
 use super::seed::{Seed, added_images};
 use super::table::ms;
 use super::trace::combine;

@@ -225,8 +225,8 @@ fn grid(out: &mut String, indent: &str, head: &[&str], align: &str, rows: &[Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bench::aggregate::fixtures::{changed_scenario, report};
     use crate::bench::compare::compare;
-    use crate::bench::report::tests::{changed_scenario, report};
 
     #[test]
     fn units() {
