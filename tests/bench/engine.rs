@@ -275,3 +275,44 @@ fn real_bench_interrupted_leaves_the_context_intact() {
     assert_eq!(tree_state(&ctx), before, "the user's context changed");
     assert_eq!(leftovers(&t), Vec::<String>::new());
 }
+
+#[test]
+fn real_bench_seeds_cold_stores_with_the_users_base_images() {
+    let t = TestDir::new();
+    if engine_missing(&t) || !support::have_busybox() {
+        return;
+    }
+    support::import_busybox(&t, "busybox:bench");
+    t.write(
+        "based/Dockerfile",
+        "FROM busybox:bench\nCOPY a.txt /a.txt\n",
+    );
+    t.write("based/a.txt", "a\n");
+    let ctx = t.path().join("based");
+    // --pull never: a base image missing from a cold store fails the build.
+    let out = real_bench(
+        &t,
+        &[
+            "--runs",
+            "2",
+            "--warmup",
+            "0",
+            "--pull",
+            "never",
+            "--format",
+            "json",
+            ctx.to_str().unwrap(),
+        ],
+    );
+    let r = json_report(&out);
+    assert_eq!(scenario_names(&r), ["cold", "no-op", "changed:a.txt"]);
+    assert!(r.get("notes").is_none(), "{}", r["notes"]);
+    let cold = &r["scenarios"][0];
+    let copy = steps(cold)
+        .iter()
+        .find(|s| s["instruction"] == "COPY a.txt /a.txt")
+        .unwrap();
+    assert_eq!(copy["misses"], 2, "every cold run builds the COPY: {copy}");
+    assert!(steps(&r["scenarios"][1]).iter().all(step_cached));
+    assert_eq!(leftovers(&t), Vec::<String>::new());
+}
