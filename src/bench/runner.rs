@@ -58,7 +58,7 @@ pub struct BenchOutcome {
     pub trace: Option<Value>,
 }
 
-/// Lines printed after each scenario's steps: how many lines of a failed build to show.
+/// How many lines of a failed build's output the error shows.
 const LOG_TAIL_LINES: usize = 25;
 
 /// Runs the bench. `log` receives progress lines (one per run) for standard error.
@@ -214,8 +214,8 @@ impl Bench<'_> {
         }
         if !pulled.is_empty() {
             self.notes.push(format!(
-                "every cold build added {} to its store: base images missing from your store are \
-                 pulled (and timed) in each cold run; `rbuild pull` them first",
+                "the cold builds added {} to their stores: base images missing from your store \
+                 are pulled (and timed) in every cold run; `rbuild pull` them first",
                 pulled.join(", ")
             ));
         }
