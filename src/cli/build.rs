@@ -417,8 +417,3 @@ fn solve_report(e: &SolveError, name: &str, df: &Dockerfile) -> Report {
     }
     r
 }
-
-/// Runs `rbuild bench`.
-pub fn bench(_root: &Path, _a: super::args::BenchArgs) -> Result<(), Report> {
-    Err(Report::msg("rbuild bench is not built yet"))
-}
