@@ -2,39 +2,14 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
 use serde_json::Value;
 
-use super::support::{self, TestDir, in_ci};
+use super::support::{self, TestDir};
 use super::{
     age, json_report, leftovers, scenario_names, sigint, stderr, step_cached, steps, tree_state,
 };
-
-/// Whether `rbuild build` is missing from this build of rbuild (the engine is merged
-/// separately). Outside CI the end-to-end tests then skip, saying why; under CI they fail.
-/// Remove this escape hatch once the engine is merged.
-fn engine_missing(t: &TestDir) -> bool {
-    t.write("probe/Dockerfile", "FROM scratch\nCOPY a /a\n");
-    t.write("probe/a", "a\n");
-    let out = Command::new(support::rbuild_bin())
-        .arg("--root")
-        .arg(t.path().join("probe-root"))
-        .args(["build", "--progress", "plain"])
-        .arg(t.path().join("probe"))
-        .output()
-        .unwrap();
-    if out.status.success() {
-        return false;
-    }
-    let err = stderr(&out);
-    if err.contains("not built yet") {
-        assert!(!in_ci(), "rbuild build is required under CI: {err}");
-        eprintln!("skipping: rbuild build is not built yet in this branch");
-        return true;
-    }
-    panic!("rbuild build of a trivial context failed:\n{err}");
-}
 
 /// A copy of `testdata/bench/context` in `t`, with src/util.c the newest file the build
 /// receives (NOTES.md is newer but excluded by .dockerignore).
@@ -66,9 +41,6 @@ fn real_bench(t: &TestDir, args: &[&str]) -> Output {
 #[test]
 fn real_bench_times_every_scenario_and_explains_the_change() {
     let t = TestDir::new();
-    if engine_missing(&t) {
-        return;
-    }
     let ctx = example_context(&t);
     let before = tree_state(&ctx);
     let trace = t.path().join("trace.json");
@@ -162,9 +134,6 @@ fn real_bench_times_every_scenario_and_explains_the_change() {
 #[test]
 fn real_bench_compares_with_itself_and_trips_on_a_slowed_report() {
     let t = TestDir::new();
-    if engine_missing(&t) {
-        return;
-    }
     let ctx = example_context(&t);
     let c = ctx.to_str().unwrap();
     let out = real_bench(
@@ -228,9 +197,6 @@ fn real_bench_compares_with_itself_and_trips_on_a_slowed_report() {
 #[test]
 fn real_bench_interrupted_leaves_the_context_intact() {
     let t = TestDir::new();
-    if engine_missing(&t) {
-        return;
-    }
     let ctx = example_context(&t);
     let before = tree_state(&ctx);
     let mut child = t
@@ -279,7 +245,7 @@ fn real_bench_interrupted_leaves_the_context_intact() {
 #[test]
 fn real_bench_seeds_cold_stores_with_the_users_base_images() {
     let t = TestDir::new();
-    if engine_missing(&t) || !support::have_busybox() {
+    if !support::have_busybox() {
         return;
     }
     support::import_busybox(&t, "busybox:bench");
