@@ -202,7 +202,10 @@ impl Context {
         let Some(cache) = slot.as_mut() else {
             return Ok(());
         };
-        if let Some(idx) = self.walked() {
+        // Drop records of files that are gone, unless every record was just used.
+        if let Some(idx) = self.walked()
+            && !cache.all_used()
+        {
             cache.retain(|p| idx.get(p).is_some_and(Meta::is_file));
         }
         if !cache.is_dirty() {
@@ -330,12 +333,11 @@ impl Tree for Context {
     fn file_digests(&self, files: &[(&str, &Meta)]) -> Result<Vec<Digest>, ContextError> {
         let start = Instant::now();
         let mut out: Vec<Option<Digest>> = {
-            let cache = self.cache();
-            let cache = cache.as_ref();
-            files
-                .iter()
-                .map(|(p, m)| cache.and_then(|c| c.lookup(p, m)))
-                .collect()
+            let mut cache = self.cache();
+            match cache.as_mut() {
+                Some(c) => files.iter().map(|(p, m)| c.lookup(p, m)).collect(),
+                None => vec![None; files.len()],
+            }
         };
         let misses: Vec<usize> = (0..files.len()).filter(|&i| out[i].is_none()).collect();
         self.counters

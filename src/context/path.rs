@@ -83,8 +83,19 @@ pub fn is_within(path: &str, dir: &str) -> bool {
 /// directly by everything inside it (`a`, `a/b`, `a.txt`). The same order as
 /// [`crate::layer::sort_entries`].
 pub fn cmp_paths(a: &str, b: &str) -> Ordering {
-    let key = |c: u8| if c == b'/' { 0 } else { c };
-    a.bytes().map(key).cmp(b.bytes().map(key))
+    cmp_path_bytes(a.as_bytes(), b.as_bytes())
+}
+
+/// [`cmp_paths`] on raw bytes.
+pub fn cmp_path_bytes(a: &[u8], b: &[u8]) -> Ordering {
+    let common = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+    match (a.get(common), b.get(common)) {
+        (Some(&x), Some(&y)) => {
+            let key = |c: u8| if c == b'/' { 0 } else { c };
+            key(x).cmp(&key(y))
+        }
+        _ => a.len().cmp(&b.len()),
+    }
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use super::meta::Meta;
+use super::path::cmp_path_bytes;
 use crate::digest::Digest;
 use crate::fsutil::AtomicFile;
 
@@ -36,6 +37,17 @@ struct Record {
 }
 
 impl Record {
+    fn new(meta: &Meta, digest: Digest) -> Record {
+        Record {
+            dev: meta.dev,
+            ino: meta.ino,
+            size: meta.size,
+            mtime_ns: meta.mtime_ns,
+            ctime_ns: meta.ctime_ns,
+            digest,
+        }
+    }
+
     fn matches(&self, m: &Meta) -> bool {
         self.dev == m.dev
             && self.ino == m.ino
@@ -56,10 +68,32 @@ pub enum LoadOutcome {
     Ignored,
 }
 
+/// A record read from the file; its path lives in [`StatCache::arena`].
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    start: u32,
+    len: u32,
+    rec: Record,
+    /// Superseded or dropped since loading.
+    dead: bool,
+    /// Looked up successfully since loading.
+    used: bool,
+}
+
 /// The in-memory stat cache of one context.
+///
+/// Loaded records stay in one byte arena, sorted in layer order, so loading costs no
+/// allocation per record and lookups made in layer order (as selections make them)
+/// find their record right after the previous one. Records added since loading live in
+/// a small map.
 #[derive(Debug, Default)]
 pub struct StatCache {
-    records: HashMap<String, Record>,
+    arena: Vec<u8>,
+    slots: Vec<Slot>,
+    fresh: HashMap<String, Record>,
+    /// Where the next in-order lookup is expected.
+    hint: usize,
+    used: usize,
     dirty: bool,
 }
 
@@ -81,21 +115,21 @@ impl StatCache {
         };
         match decode(&bytes, root.as_os_str().as_encoded_bytes()) {
             Some(cache) => {
-                let n = cache.records.len();
+                let n = cache.len();
                 (cache, LoadOutcome::Loaded(n))
             }
             None => (StatCache::default(), LoadOutcome::Ignored),
         }
     }
 
-    /// Number of records.
+    /// Number of live records.
     pub fn len(&self) -> usize {
-        self.records.len()
+        self.slots.iter().filter(|s| !s.dead).count() + self.fresh.len()
     }
 
     /// True when there are no records.
     pub fn is_empty(&self) -> bool {
-        self.records.is_empty()
+        self.len() == 0
     }
 
     /// True when records were added or dropped since loading.
@@ -103,40 +137,66 @@ impl StatCache {
         self.dirty
     }
 
+    /// True when every loaded record was used by a lookup (so none can be stale).
+    pub fn all_used(&self) -> bool {
+        self.used == self.slots.len()
+    }
+
     /// The cached digest of `path` if its metadata still matches the record.
-    pub fn lookup(&self, path: &str, meta: &Meta) -> Option<Digest> {
-        let r = self.records.get(path)?;
-        r.matches(meta).then_some(r.digest)
+    pub fn lookup(&mut self, path: &str, meta: &Meta) -> Option<Digest> {
+        if let Some(r) = self.fresh.get(path) {
+            return r.matches(meta).then_some(r.digest);
+        }
+        let i = self.find(path.as_bytes())?;
+        let slot = &mut self.slots[i];
+        if slot.dead || !slot.rec.matches(meta) {
+            return None;
+        }
+        if !slot.used {
+            slot.used = true;
+            self.used += 1;
+        }
+        Some(slot.rec.digest)
     }
 
     /// Records `digest` for `path` as it was when hashing began at `hashed_at_ns`
     /// (wall clock). A racy file (modified in that second or later) is not recorded,
     /// and any older record for it is dropped.
     pub fn insert(&mut self, path: &str, meta: &Meta, digest: Digest, hashed_at_ns: i64) {
+        let rec = Record::new(meta, digest);
+        if let Some(i) = self.find(path.as_bytes()) {
+            let slot = &mut self.slots[i];
+            if !slot.dead && slot.rec == rec {
+                return;
+            }
+            if !slot.dead {
+                slot.dead = true;
+                self.dirty = true;
+            }
+        }
         if secs(meta.mtime_ns) >= secs(hashed_at_ns) {
-            if self.records.remove(path).is_some() {
+            if self.fresh.remove(path).is_some() {
                 self.dirty = true;
             }
             return;
         }
-        let rec = Record {
-            dev: meta.dev,
-            ino: meta.ino,
-            size: meta.size,
-            mtime_ns: meta.mtime_ns,
-            ctime_ns: meta.ctime_ns,
-            digest,
-        };
-        if self.records.insert(path.to_string(), rec) != Some(rec) {
+        if self.fresh.insert(path.to_string(), rec) != Some(rec) {
             self.dirty = true;
         }
     }
 
     /// Drops the records for which `keep` says no (files gone from the context).
     pub fn retain(&mut self, mut keep: impl FnMut(&str) -> bool) {
-        let before = self.records.len();
-        self.records.retain(|p, _| keep(p));
-        if self.records.len() != before {
+        for slot in self.slots.iter_mut().filter(|s| !s.dead) {
+            let path = &self.arena[slot.start as usize..(slot.start + slot.len) as usize];
+            if !std::str::from_utf8(path).is_ok_and(&mut keep) {
+                slot.dead = true;
+                self.dirty = true;
+            }
+        }
+        let before = self.fresh.len();
+        self.fresh.retain(|p, _| keep(p));
+        if self.fresh.len() != before {
             self.dirty = true;
         }
     }
@@ -152,24 +212,44 @@ impl StatCache {
         Ok(())
     }
 
+    fn path_of(&self, slot: &Slot) -> &[u8] {
+        &self.arena[slot.start as usize..(slot.start + slot.len) as usize]
+    }
+
+    fn find(&mut self, path: &[u8]) -> Option<usize> {
+        if let Some(slot) = self.slots.get(self.hint)
+            && self.path_of(slot) == path
+        {
+            self.hint += 1;
+            return Some(self.hint - 1);
+        }
+        let i = self
+            .slots
+            .binary_search_by(|s| cmp_path_bytes(self.path_of(s), path))
+            .ok()?;
+        self.hint = i + 1;
+        Some(i)
+    }
+
     fn encode(&self, root: &[u8], now_ns: i64) -> Vec<u8> {
-        let mut paths: Vec<&String> = self
-            .records
-            .keys()
-            .filter(|p| p.len() <= usize::from(u16::MAX))
+        let mut recs: Vec<(&[u8], &Record)> = self
+            .slots
+            .iter()
+            .filter(|s| !s.dead)
+            .map(|s| (self.path_of(s), &s.rec))
+            .chain(self.fresh.iter().map(|(p, r)| (p.as_bytes(), r)))
+            .filter(|(p, _)| p.len() <= usize::from(u16::MAX))
             .collect();
-        paths.sort_unstable();
-        let mut out = Vec::with_capacity(64 + root.len() + paths.len() * (RECORD_FIXED + 16));
+        recs.sort_unstable_by(|a, b| cmp_path_bytes(a.0, b.0));
+        let mut out = Vec::with_capacity(64 + root.len() + recs.len() * (RECORD_FIXED + 16));
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&VERSION.to_le_bytes());
         out.extend_from_slice(&now_ns.to_le_bytes());
         out.extend_from_slice(&(root.len() as u32).to_le_bytes());
         out.extend_from_slice(root);
-        out.extend_from_slice(&(paths.len() as u64).to_le_bytes());
+        out.extend_from_slice(&(recs.len() as u64).to_le_bytes());
         let mut prev: &[u8] = &[];
-        for path in paths {
-            let r = &self.records[path];
-            let p = path.as_bytes();
+        for (p, r) in recs {
             let shared = prev.iter().zip(p).take_while(|(a, b)| a == b).count();
             out.extend_from_slice(&(shared as u16).to_le_bytes());
             out.extend_from_slice(&((p.len() - shared) as u16).to_le_bytes());
@@ -240,45 +320,53 @@ fn decode(bytes: &[u8], root: &[u8]) -> Option<StatCache> {
     if count > c.buf.len() / RECORD_FIXED {
         return None;
     }
-    let mut records = HashMap::with_capacity(count);
-    let mut path: Vec<u8> = Vec::new();
+    let mut arena: Vec<u8> = Vec::with_capacity(c.buf.len());
+    let mut slots: Vec<Slot> = Vec::with_capacity(count);
+    let mut prev = (0usize, 0usize);
     for _ in 0..count {
         let shared = usize::from(c.u16()?);
         let suffix_len = usize::from(c.u16()?);
-        if shared > path.len() {
+        let suffix = c.take(suffix_len)?;
+        if shared > prev.1 {
             return None;
         }
-        path.truncate(shared);
-        path.extend_from_slice(c.take(suffix_len)?);
-        let dev = c.u64()?;
-        let ino = c.u64()?;
-        let size = c.u64()?;
-        let mtime_ns = c.i64()?;
-        let ctime_ns = c.i64()?;
-        let digest = Digest::from_bytes(c.take(32)?.try_into().ok()?);
-        let key = std::str::from_utf8(&path).ok()?.to_string();
-        // Defence in depth for the racy rule: a record cannot be newer than its file.
-        if secs(mtime_ns) >= secs(written_at_ns) {
-            continue;
+        let start = arena.len();
+        arena.extend_from_within(prev.0..prev.0 + shared);
+        arena.extend_from_slice(suffix);
+        let len = arena.len() - start;
+        let rec = Record {
+            dev: c.u64()?,
+            ino: c.u64()?,
+            size: c.u64()?,
+            mtime_ns: c.i64()?,
+            ctime_ns: c.i64()?,
+            digest: Digest::from_bytes(c.take(32)?.try_into().ok()?),
+        };
+        // Records must be strictly ordered for lookups to find them.
+        if let Some(last) = slots.last()
+            && cmp_path_bytes(&arena[last.start as usize..start], &arena[start..]).is_ge()
+        {
+            return None;
         }
-        records.insert(
-            key,
-            Record {
-                dev,
-                ino,
-                size,
-                mtime_ns,
-                ctime_ns,
-                digest,
-            },
-        );
+        prev = (start, len);
+        slots.push(Slot {
+            start: u32::try_from(start).ok()?,
+            len: u32::try_from(len).ok()?,
+            rec,
+            // Defence in depth for the racy rule: a record cannot be newer than its file.
+            dead: secs(rec.mtime_ns) >= secs(written_at_ns),
+            used: false,
+        });
     }
     if !c.buf.is_empty() {
         return None;
     }
+    let used = slots.iter().filter(|s| s.dead).count();
     Some(StatCache {
-        records,
-        dirty: false,
+        arena,
+        slots,
+        used,
+        ..StatCache::default()
     })
 }
 
@@ -323,7 +411,7 @@ mod tests {
         c.save(&file, root, (T0 + 10) * NS).unwrap();
         assert!(!c.is_dirty());
 
-        let (c2, outcome) = StatCache::load(&file, root);
+        let (mut c2, outcome) = StatCache::load(&file, root);
         assert_eq!(outcome, LoadOutcome::Loaded(4));
         assert_eq!(
             c2.lookup("a/b/d.txt", &meta(1, T0)),
