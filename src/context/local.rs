@@ -37,6 +37,7 @@ pub struct Context {
     statcache_file: Option<PathBuf>,
     index: Mutex<Option<Arc<Index>>>,
     cache: Mutex<Option<StatCache>>,
+    cache_outcome: Mutex<Option<LoadOutcome>>,
     counters: Counters,
 }
 
@@ -72,6 +73,8 @@ pub struct ContextStats {
     pub statcache_loaded: u64,
     /// Time spent loading the stat cache.
     pub statcache_load_time: Duration,
+    /// How loading the stat cache went (`None`: not needed yet, or disabled).
+    pub statcache: Option<LoadOutcome>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -127,6 +130,7 @@ impl Context {
             ignore_file,
             index: Mutex::new(None),
             cache: Mutex::new(None),
+            cache_outcome: Mutex::new(None),
             counters: Counters::default(),
         })
     }
@@ -231,6 +235,7 @@ impl Context {
             statcache_hits: c.cache_hits.load(Relaxed),
             statcache_loaded: c.cache_loaded.load(Relaxed),
             statcache_load_time: Duration::from_nanos(c.cache_load_ns.load(Relaxed)),
+            statcache: *lock(&self.cache_outcome),
         }
     }
 
@@ -245,6 +250,7 @@ impl Context {
                     if let LoadOutcome::Loaded(n) = outcome {
                         self.counters.cache_loaded.store(n as u64, Relaxed);
                     }
+                    *lock(&self.cache_outcome) = Some(outcome);
                     cache
                 }
                 None => StatCache::default(),

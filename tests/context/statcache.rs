@@ -3,7 +3,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use rbuild::context::StatCache;
+use rbuild::context::{LoadOutcome, StatCache};
 use rbuild::digest::Digest;
 
 use crate::support::{Fixture, age, select};
@@ -129,6 +129,7 @@ fn a_corrupt_cache_is_ignored_and_rebuilt() {
 
     let ctx = fx.open_cached(cache.path());
     assert_eq!(select(&ctx, &["."]).digest(), digest);
+    assert_eq!(ctx.stats().statcache, Some(LoadOutcome::Ignored));
     assert_eq!(ctx.stats().statcache_hits, 0);
     assert_eq!(ctx.stats().files_hashed, 50);
     ctx.save_statcache().unwrap();

@@ -11,6 +11,8 @@
 //! version, other context, truncation, bad checksum) yields an empty cache, never an
 //! error: the cache is only ever a shortcut.
 
+mod format;
+
 use std::collections::HashMap;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -20,9 +22,6 @@ use super::path::cmp_path_bytes;
 use crate::digest::Digest;
 use crate::fsutil::AtomicFile;
 
-const MAGIC: &[u8; 16] = b"rbuild-statcache";
-const VERSION: u32 = 1;
-const RECORD_FIXED: usize = 2 + 2 + 8 * 5 + 32;
 const NS: i64 = 1_000_000_000;
 
 /// The stat fields a record is valid for, and the digest.
@@ -113,8 +112,16 @@ impl StatCache {
             }
             Err(_) => return (StatCache::default(), LoadOutcome::Ignored),
         };
-        match decode(&bytes, root.as_os_str().as_encoded_bytes()) {
-            Some(cache) => {
+        match format::decode(&bytes, root.as_os_str().as_encoded_bytes()) {
+            Some((arena, slots)) => {
+                // Records dropped on load count as used: they cannot go stale.
+                let used = slots.iter().filter(|s| s.dead).count();
+                let cache = StatCache {
+                    arena,
+                    slots,
+                    used,
+                    ..StatCache::default()
+                };
                 let n = cache.len();
                 (cache, LoadOutcome::Loaded(n))
             }
@@ -238,136 +245,14 @@ impl StatCache {
             .filter(|s| !s.dead)
             .map(|s| (self.path_of(s), &s.rec))
             .chain(self.fresh.iter().map(|(p, r)| (p.as_bytes(), r)))
-            .filter(|(p, _)| p.len() <= usize::from(u16::MAX))
             .collect();
         recs.sort_unstable_by(|a, b| cmp_path_bytes(a.0, b.0));
-        let mut out = Vec::with_capacity(64 + root.len() + recs.len() * (RECORD_FIXED + 16));
-        out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&VERSION.to_le_bytes());
-        out.extend_from_slice(&now_ns.to_le_bytes());
-        out.extend_from_slice(&(root.len() as u32).to_le_bytes());
-        out.extend_from_slice(root);
-        out.extend_from_slice(&(recs.len() as u64).to_le_bytes());
-        let mut prev: &[u8] = &[];
-        for (p, r) in recs {
-            let shared = prev.iter().zip(p).take_while(|(a, b)| a == b).count();
-            out.extend_from_slice(&(shared as u16).to_le_bytes());
-            out.extend_from_slice(&((p.len() - shared) as u16).to_le_bytes());
-            out.extend_from_slice(&p[shared..]);
-            for v in [r.dev, r.ino, r.size] {
-                out.extend_from_slice(&v.to_le_bytes());
-            }
-            for v in [r.mtime_ns, r.ctime_ns] {
-                out.extend_from_slice(&v.to_le_bytes());
-            }
-            out.extend_from_slice(r.digest.as_bytes());
-            prev = p;
-        }
-        let sum = Digest::of(&out);
-        out.extend_from_slice(sum.as_bytes());
-        out
+        format::encode(&recs, root, now_ns)
     }
 }
 
 fn secs(ns: i64) -> i64 {
     ns.div_euclid(NS)
-}
-
-/// A bounds-checked reader over the cache bytes.
-struct Cursor<'a> {
-    buf: &'a [u8],
-}
-
-impl<'a> Cursor<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        if self.buf.len() < n {
-            return None;
-        }
-        let (head, tail) = self.buf.split_at(n);
-        self.buf = tail;
-        Some(head)
-    }
-    fn u16(&mut self) -> Option<u16> {
-        Some(u16::from_le_bytes(self.take(2)?.try_into().ok()?))
-    }
-    fn u32(&mut self) -> Option<u32> {
-        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
-    }
-    fn u64(&mut self) -> Option<u64> {
-        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
-    }
-    fn i64(&mut self) -> Option<i64> {
-        Some(i64::from_le_bytes(self.take(8)?.try_into().ok()?))
-    }
-}
-
-fn decode(bytes: &[u8], root: &[u8]) -> Option<StatCache> {
-    let body_len = bytes.len().checked_sub(32)?;
-    let (body, trailer) = bytes.split_at(body_len);
-    if Digest::of(body).as_bytes()[..] != trailer[..] {
-        return None;
-    }
-    let mut c = Cursor { buf: body };
-    if c.take(MAGIC.len())? != MAGIC || c.u32()? != VERSION {
-        return None;
-    }
-    let written_at_ns = c.i64()?;
-    let root_len = c.u32()? as usize;
-    if c.take(root_len)? != root {
-        return None;
-    }
-    let count = usize::try_from(c.u64()?).ok()?;
-    if count > c.buf.len() / RECORD_FIXED {
-        return None;
-    }
-    let mut arena: Vec<u8> = Vec::with_capacity(c.buf.len());
-    let mut slots: Vec<Slot> = Vec::with_capacity(count);
-    let mut prev = (0usize, 0usize);
-    for _ in 0..count {
-        let shared = usize::from(c.u16()?);
-        let suffix_len = usize::from(c.u16()?);
-        let suffix = c.take(suffix_len)?;
-        if shared > prev.1 {
-            return None;
-        }
-        let start = arena.len();
-        arena.extend_from_within(prev.0..prev.0 + shared);
-        arena.extend_from_slice(suffix);
-        let len = arena.len() - start;
-        let rec = Record {
-            dev: c.u64()?,
-            ino: c.u64()?,
-            size: c.u64()?,
-            mtime_ns: c.i64()?,
-            ctime_ns: c.i64()?,
-            digest: Digest::from_bytes(c.take(32)?.try_into().ok()?),
-        };
-        // Records must be strictly ordered for lookups to find them.
-        if let Some(last) = slots.last()
-            && cmp_path_bytes(&arena[last.start as usize..start], &arena[start..]).is_ge()
-        {
-            return None;
-        }
-        prev = (start, len);
-        slots.push(Slot {
-            start: u32::try_from(start).ok()?,
-            len: u32::try_from(len).ok()?,
-            rec,
-            // Defence in depth for the racy rule: a record cannot be newer than its file.
-            dead: secs(rec.mtime_ns) >= secs(written_at_ns),
-            used: false,
-        });
-    }
-    if !c.buf.is_empty() {
-        return None;
-    }
-    let used = slots.iter().filter(|s| s.dead).count();
-    Some(StatCache {
-        arena,
-        slots,
-        used,
-        ..StatCache::default()
-    })
 }
 
 #[cfg(test)]
@@ -399,7 +284,10 @@ mod tests {
         let root = Path::new("/ctx");
         let file = StatCache::file_for(dir.path(), root);
         let mut c = StatCache::default();
-        for (i, p) in ["a/b/c.txt", "a/b/d.txt", "a/e", "z"].iter().enumerate() {
+        // Includes names around `/` in byte order (`a-b` < `a/b` < `a0`), which the layer
+        // order sorts differently.
+        let paths = ["a/b/c.txt", "a/b/d.txt", "a-b", "a0", "a/e", "z"];
+        for (i, p) in paths.iter().enumerate() {
             c.insert(
                 p,
                 &meta(i as u64, T0),
@@ -412,7 +300,15 @@ mod tests {
         assert!(!c.is_dirty());
 
         let (mut c2, outcome) = StatCache::load(&file, root);
-        assert_eq!(outcome, LoadOutcome::Loaded(4));
+        assert_eq!(outcome, LoadOutcome::Loaded(6));
+        for (i, p) in paths.iter().enumerate() {
+            assert_eq!(
+                c2.lookup(p, &meta(i as u64, T0)),
+                Some(Digest::of(p.as_bytes())),
+                "{p}"
+            );
+        }
+        assert!(c2.all_used());
         assert_eq!(
             c2.lookup("a/b/d.txt", &meta(1, T0)),
             Some(Digest::of(b"a/b/d.txt"))
