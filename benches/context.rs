@@ -154,6 +154,51 @@ fn bench(c: &mut Criterion) {
     }
 }
 
+/// Saving and loading a stat cache of 100,000 records (paths like the generated tree's).
+fn bench_statcache(c: &mut Criterion) {
+    use rbuild::context::{Kind, Meta, StatCache};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = Path::new("/bench/context");
+    let file = StatCache::file_for(dir.path(), root);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_nanos() as i64;
+    let mut cache = StatCache::default();
+    for i in 0..100_000u64 {
+        let meta = Meta {
+            kind: Kind::File,
+            mode: 0o100644,
+            uid: 0,
+            gid: 0,
+            size: i,
+            mtime_ns: 1_600_000_000_000_000_000,
+            ctime_ns: 1_600_000_000_000_000_000,
+            dev: 1,
+            ino: i,
+            nlink: 1,
+            rdev: 0,
+        };
+        let path = format!("d{:03}/s{:02}/f{i:06}.dat", i / 1000, (i / 50) % 20);
+        cache.insert(
+            &path,
+            &meta,
+            rbuild::digest::Digest::of(path.as_bytes()),
+            now,
+        );
+    }
+    let mut g = c.benchmark_group("statcache");
+    g.sample_size(20);
+    g.throughput(Throughput::Elements(100_000));
+    g.bench_function("save-100k", |b| {
+        b.iter(|| cache.save(&file, root, now).expect("save"))
+    });
+    g.bench_function("load-100k", |b| {
+        b.iter(|| black_box(StatCache::load(&file, root)))
+    });
+    g.finish();
+}
+
 /// One pass for external timing; prints the stats.
 fn oneshot(mode: &str) {
     let dir = PathBuf::from(std::env::var("RBUILD_CTX_DIR").expect("RBUILD_CTX_DIR"));
@@ -188,6 +233,7 @@ fn main() {
         return;
     }
     let mut c = Criterion::default().configure_from_args();
+    bench_statcache(&mut c);
     bench(&mut c);
     c.final_summary();
 }

@@ -197,7 +197,8 @@ impl Context {
         select(self, sources, opts)
     }
 
-    /// Writes the stat cache back if anything changed (new digests, files gone).
+    /// Writes the stat cache back if anything changed (new digests, files gone). Also
+    /// done, errors ignored, when the context is dropped.
     pub fn save_statcache(&self) -> Result<(), ContextError> {
         let Some(file) = &self.statcache_file else {
             return Ok(());
@@ -270,6 +271,14 @@ impl Context {
 
     fn host_path_of(&self, path: &str) -> PathBuf {
         walk::host_path(&self.root, path)
+    }
+}
+
+impl Drop for Context {
+    /// Saves the stat cache if the caller did not: an unchanged rebuild depends on it.
+    /// Errors are ignored here; call [`Context::save_statcache`] to see them.
+    fn drop(&mut self) {
+        let _ = self.save_statcache();
     }
 }
 

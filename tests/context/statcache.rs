@@ -210,3 +210,18 @@ fn an_unchanged_rebuild_does_not_rewrite_the_cache() {
     assert_eq!(std::fs::metadata(&file).unwrap().modified().unwrap(), old);
     age(&file);
 }
+
+#[test]
+fn dropping_the_context_saves_the_cache() {
+    let fx = Fixture::new();
+    let cache = tempfile::tempdir().unwrap();
+    many(&fx);
+    {
+        let ctx = fx.open_cached(cache.path());
+        select(&ctx, &["."]);
+    }
+    let ctx = fx.open_cached(cache.path());
+    select(&ctx, &["."]);
+    assert_eq!(ctx.stats().bytes_hashed, 0);
+    assert_eq!(ctx.stats().statcache_hits, 50);
+}

@@ -2,20 +2,21 @@
 //!
 //! ```text
 //! magic "rbuild-statcache" | version u32 | written_at_ns i64 | root_len u32 | root
-//! count u64 | count × record | sha256 of everything before (32 bytes)
+//! count u64 | count × record | CRC-32 of everything before (u32)
 //! record: shared u16 | suffix_len u16 | suffix | dev u64 | ino u64 | size u64
 //!         mtime_ns i64 | ctime_ns i64 | digest [32]
 //! ```
 //!
 //! Paths are front-coded against the previous record (`shared` bytes reused) and the
-//! records are in layer order, which lookups rely on.
+//! records are in layer order, which lookups rely on. The CRC catches accidental
+//! damage cheaply (it is read on every build); a damaged file is ignored.
 
 use super::{Record, Slot, secs};
-use crate::context::path::cmp_path_bytes;
+use crate::context::path::{cmp_path_bytes, common_prefix};
 use crate::digest::Digest;
 
 const MAGIC: &[u8; 16] = b"rbuild-statcache";
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 const RECORD_FIXED: usize = 2 + 2 + 8 * 5 + 32;
 
 /// Serialises records already sorted in layer order.
@@ -33,11 +34,7 @@ pub(super) fn encode(recs: &[(&[u8], &Record)], root: &[u8], now_ns: i64) -> Vec
     out.extend_from_slice(&(recs.len() as u64).to_le_bytes());
     let mut prev: &[u8] = &[];
     for (p, r) in recs {
-        let shared = prev
-            .iter()
-            .zip(p.iter())
-            .take_while(|(a, b)| a == b)
-            .count();
+        let shared = common_prefix(prev, p);
         out.extend_from_slice(&(shared as u16).to_le_bytes());
         out.extend_from_slice(&((p.len() - shared) as u16).to_le_bytes());
         out.extend_from_slice(&p[shared..]);
@@ -50,8 +47,8 @@ pub(super) fn encode(recs: &[(&[u8], &Record)], root: &[u8], now_ns: i64) -> Vec
         out.extend_from_slice(r.digest.as_bytes());
         prev = p;
     }
-    let sum = Digest::of(&out);
-    out.extend_from_slice(sum.as_bytes());
+    let crc = crc32fast::hash(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
     out
 }
 
@@ -85,9 +82,9 @@ impl<'a> Cursor<'a> {
 
 /// Parses a cache file written for `root`: the path arena and the records.
 pub(super) fn decode(bytes: &[u8], root: &[u8]) -> Option<(Vec<u8>, Vec<Slot>)> {
-    let body_len = bytes.len().checked_sub(32)?;
+    let body_len = bytes.len().checked_sub(4)?;
     let (body, trailer) = bytes.split_at(body_len);
-    if Digest::of(body).as_bytes()[..] != trailer[..] {
+    if crc32fast::hash(body).to_le_bytes()[..] != trailer[..] {
         return None;
     }
     let mut c = Cursor { buf: body };

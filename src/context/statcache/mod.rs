@@ -239,14 +239,27 @@ impl StatCache {
     }
 
     fn encode(&self, root: &[u8], now_ns: i64) -> Vec<u8> {
-        let mut recs: Vec<(&[u8], &Record)> = self
+        // Loaded records are in order already: merge the new ones in.
+        let mut fresh: Vec<(&[u8], &Record)> =
+            self.fresh.iter().map(|(p, r)| (p.as_bytes(), r)).collect();
+        fresh.sort_unstable_by(|a, b| cmp_path_bytes(a.0, b.0));
+        let mut loaded = self
             .slots
             .iter()
             .filter(|s| !s.dead)
             .map(|s| (self.path_of(s), &s.rec))
-            .chain(self.fresh.iter().map(|(p, r)| (p.as_bytes(), r)))
-            .collect();
-        recs.sort_unstable_by(|a, b| cmp_path_bytes(a.0, b.0));
+            .peekable();
+        let mut fresh = fresh.into_iter().peekable();
+        let mut recs = Vec::with_capacity(self.slots.len() + self.fresh.len());
+        loop {
+            let next = match (loaded.peek(), fresh.peek()) {
+                (Some(l), Some(f)) if cmp_path_bytes(l.0, f.0).is_lt() => loaded.next(),
+                (Some(_), Some(_)) | (None, Some(_)) => fresh.next(),
+                (Some(_), None) => loaded.next(),
+                (None, None) => break,
+            };
+            recs.extend(next);
+        }
         format::encode(&recs, root, now_ns)
     }
 }
