@@ -114,6 +114,40 @@ fn select_all(
     (sel.digest(), ctx.stats())
 }
 
+fn walk_with_ignore(root: &Path) -> usize {
+    let out = std::sync::Mutex::new(Vec::new());
+    ignore::WalkBuilder::new(root)
+        .standard_filters(false)
+        .follow_links(false)
+        .build_parallel()
+        .run(|| {
+            Box::new(|entry| {
+                if let Ok(e) = entry
+                    && let Ok(md) = e.metadata()
+                {
+                    let path = e.path().to_string_lossy().into_owned();
+                    out.lock().expect("lock").push((path, md.len()));
+                }
+                ignore::WalkState::Continue
+            })
+        });
+    let mut v = out.into_inner().expect("lock");
+    v.sort_unstable();
+    v.len()
+}
+
+fn walk_with_walkdir(root: &Path) -> usize {
+    walkdir::WalkDir::new(root)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_map(|e| {
+            let e = e.ok()?;
+            let md = e.metadata().ok()?;
+            Some((e.path().to_string_lossy().into_owned(), md.len()))
+        })
+        .count()
+}
+
 fn find(root: &Path) {
     let status = Command::new("find")
         .arg(root)
@@ -149,6 +183,20 @@ fn bench(c: &mut Criterion) {
         });
         g.bench_function(BenchmarkId::new("find-printf", name), |b| {
             b.iter(|| find(&dir))
+        });
+        // The walk alone, against the `ignore` crate's parallel walker (filters off)
+        // and walkdir, each collecting paths and lstat metadata.
+        g.bench_function(BenchmarkId::new("walk-rbuild", name), |b| {
+            b.iter(|| {
+                let ctx = Context::open(&dir, None, None).expect("open");
+                black_box(ctx.walk().expect("walk").len())
+            })
+        });
+        g.bench_function(BenchmarkId::new("walk-ignore-parallel", name), |b| {
+            b.iter(|| black_box(walk_with_ignore(&dir)))
+        });
+        g.bench_function(BenchmarkId::new("walk-walkdir", name), |b| {
+            b.iter(|| black_box(walk_with_walkdir(&dir)))
         });
         g.finish();
     }
