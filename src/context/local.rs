@@ -29,6 +29,19 @@ use super::walk;
 use crate::digest::Digest;
 
 /// An open build context.
+///
+/// ```no_run
+/// use std::path::Path;
+/// use rbuild::context::{Context, SelectOptions};
+///
+/// let ctx = Context::open(Path::new("."), Some(Path::new("Dockerfile")), Some(Path::new("/store/contexts")))?;
+/// // COPY --exclude=*.md src/ /app/
+/// let opts = SelectOptions { excludes: vec!["*.md".into()], ..SelectOptions::default() };
+/// let sel = ctx.select(&["src/".to_string()], &opts)?;
+/// println!("cache key input: {}", sel.digest());
+/// ctx.save_statcache()?;
+/// # Ok::<(), rbuild::context::ContextError>(())
+/// ```
 pub struct Context {
     root: PathBuf,
     root_fd: File,
@@ -43,7 +56,6 @@ pub struct Context {
 
 #[derive(Default)]
 struct Counters {
-    walks: AtomicU64,
     entries_walked: AtomicU64,
     walk_ns: AtomicU64,
     files_hashed: AtomicU64,
@@ -175,7 +187,6 @@ impl Context {
         }
         let start = Instant::now();
         let idx = Arc::new(walk::walk(&self.root, self.ignore.as_ref())?);
-        self.counters.walks.fetch_add(1, Relaxed);
         self.counters
             .entries_walked
             .store(idx.len() as u64, Relaxed);

@@ -101,15 +101,15 @@ fn expand_wildcards<T: Tree + ?Sized>(
     // A path deeper than the pattern cannot match (`*` never spans a `/`).
     let max_depth = rest.matches('/').count() + 1;
     let mut out = Vec::new();
-    tree.descendants(&base.path, &mut |rel, meta| {
+    tree.descendants(&base.path, &mut |rel, _| {
         if glob::matches(&rest, rel).unwrap_or(false) {
             out.push((join(&base.path, rel), rel.to_string()));
+            // A matching directory is taken whole.
             return Visit::SkipDir;
         }
         if rel.matches('/').count() + 1 >= max_depth {
             Visit::SkipDir
         } else {
-            let _ = meta;
             Visit::Continue
         }
     })?;
