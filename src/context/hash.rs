@@ -27,11 +27,6 @@ pub struct FileHash {
     pub unchanged: bool,
 }
 
-/// Hashes everything `reader` yields.
-pub fn hash_reader(reader: &mut impl Read) -> io::Result<(Digest, u64)> {
-    hash_up_to(reader, u64::MAX)
-}
-
 /// Hashes the first `expect.size` bytes of a file: exactly what a layer records for it
 /// (a tar header carries the size). Stopping there also saves the read that would only
 /// report end-of-file. A file modified after it was selected is caught by the stat
@@ -45,7 +40,8 @@ pub fn hash_file(mut file: File, expect: &Meta) -> io::Result<FileHash> {
     })
 }
 
-fn hash_up_to(reader: &mut impl Read, limit: u64) -> io::Result<(Digest, u64)> {
+/// Hashes at most `limit` bytes of `reader`; returns the digest and the bytes read.
+pub fn hash_up_to(reader: &mut impl Read, limit: u64) -> io::Result<(Digest, u64)> {
     BUF.with(|buf| {
         let mut buf = buf.borrow_mut();
         let mut hasher = Hasher::new();
