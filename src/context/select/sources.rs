@@ -238,22 +238,37 @@ pub(super) fn fill_digests<T: Tree + ?Sized>(
     tree: &T,
     roots: &mut [SelectedRoot],
 ) -> Result<(), ContextError> {
-    let mut paths: Vec<String> = Vec::new();
+    // All tree paths in one buffer: one allocation instead of one per file.
+    let mut arena = String::new();
+    let mut spans: Vec<(usize, usize)> = Vec::new();
     let mut metas: Vec<&Meta> = Vec::new();
+    let mut push = |arena: &mut String, dir: &str, rel: &str| {
+        let start = arena.len();
+        arena.push_str(dir);
+        if !dir.is_empty() && !rel.is_empty() {
+            arena.push('/');
+        }
+        arena.push_str(rel);
+        spans.push((start, arena.len()));
+    };
     for root in roots.iter() {
         if root.meta.is_file() {
-            paths.push(root.path.clone());
+            push(&mut arena, &root.path, "");
             metas.push(&root.meta);
         }
         for e in root.entries.iter().filter(|e| e.meta.is_file()) {
-            paths.push(join(&root.path, &e.path));
+            push(&mut arena, &root.path, &e.path);
             metas.push(&e.meta);
         }
     }
-    if paths.is_empty() {
+    if metas.is_empty() {
         return Ok(());
     }
-    let batch: Vec<(&str, &Meta)> = paths.iter().map(String::as_str).zip(metas).collect();
+    let batch: Vec<(&str, &Meta)> = spans
+        .iter()
+        .map(|&(s, e)| &arena[s..e])
+        .zip(metas)
+        .collect();
     let digests = tree.file_digests(&batch)?;
     let mut it = digests.into_iter();
     for root in roots.iter_mut() {
