@@ -7,7 +7,6 @@
 //! locally is never looked up remotely; a missing one is pulled.
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -16,6 +15,7 @@ use crate::image::{ImageConfig, PULLED_FROM_ANNOTATION, Platform};
 use crate::plan::BaseResolver;
 use crate::progress::{Event, Sink, StepInfo, TransferPhase};
 use crate::registry::{Reference, RegistryClient, TransferEvent};
+use crate::store::import::parse_layout_ref;
 use crate::store::{Image, Store};
 
 /// When to ask a registry about a FROM image.
@@ -109,16 +109,14 @@ impl ImageSource {
         reference: &str,
         platform: &Platform,
     ) -> Result<ResolvedImage, String> {
-        let desc = if let Some(rest) = reference.strip_prefix("oci-layout://") {
-            let (path, tag) = split_path_tag(rest);
-            self.store
-                .import_oci_layout_for(Path::new(path), tag, platform)
-                .map_err(|e| e.to_string())?
-        } else if let Some(rest) = reference.strip_prefix("oci-archive://") {
-            let (path, tag) = split_path_tag(rest);
-            self.store
-                .import_oci_archive_for(Path::new(path), tag, platform)
-                .map_err(|e| e.to_string())?
+        let desc = if let Some(r) = parse_layout_ref(reference) {
+            let tag = r.tag.as_deref();
+            if r.archive {
+                self.store.import_oci_archive_for(&r.path, tag, platform)
+            } else {
+                self.store.import_oci_layout_for(&r.path, tag, platform)
+            }
+            .map_err(|e| e.to_string())?
         } else {
             self.resolve_name(reference, platform)?
         };
@@ -258,28 +256,5 @@ impl BaseResolver for ImageSource {
     fn resolve(&self, reference: &str, platform: &Platform) -> Result<ImageConfig, String> {
         self.get(reference, platform)
             .map(|r| r.image.config.clone())
-    }
-}
-
-/// Splits `/path/to/layout:tag` into the path and the tag: the first `:` after the last
-/// `/` (a tag may itself hold a `:`, as in `app:1.0`; skopeo's `oci:` splits the same way).
-fn split_path_tag(rest: &str) -> (&str, Option<&str>) {
-    let name_start = rest.rfind('/').map_or(0, |i| i + 1);
-    match rest[name_start..].find(':') {
-        Some(i) => (&rest[..name_start + i], Some(&rest[name_start + i + 1..])),
-        None => (rest, None),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn layout_references() {
-        assert_eq!(split_path_tag("/a/b:v1"), ("/a/b", Some("v1")));
-        assert_eq!(split_path_tag("/a/b:app:1.0"), ("/a/b", Some("app:1.0")));
-        assert_eq!(split_path_tag("/a/b"), ("/a/b", None));
-        assert_eq!(split_path_tag("/a:b/c"), ("/a:b/c", None));
     }
 }
