@@ -508,20 +508,26 @@ fn no_mounts_or_processes_left_after_a_failure() {
         .unwrap()
         .lines()
         .count();
-    let out = env.try_build("FROM busybox:test\nRUN sleep 1 & exit 1\n", "leak:1", &[]);
+    let out = env.try_build("FROM busybox:test\nRUN sleep 31 & exit 1\n", "leak:1", &[]);
     assert!(!out.status.success());
     let after = std::fs::read_to_string("/proc/self/mountinfo")
         .unwrap()
         .lines()
         .count();
     assert_eq!(before, after, "mounts leaked into the host namespace");
-    let ps = Command::new("ps").args(["-eo", "args"]).output().unwrap();
-    assert!(
-        !String::from_utf8_lossy(&ps.stdout)
+    // The background `sleep 31` dies with the step (killed with its pid namespace); give
+    // the kernel a moment to reap it.
+    let alive = || {
+        let ps = Command::new("ps").args(["-eo", "args"]).output().unwrap();
+        String::from_utf8_lossy(&ps.stdout)
             .lines()
-            .any(|l| l.starts_with("sleep 1")),
-        "a RUN process outlived its step"
-    );
+            .any(|l| l.starts_with("sleep 31"))
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    while alive() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(!alive(), "a RUN process outlived its step");
     let leftovers = std::fs::read_dir(env.root().join("tmp"))
         .map(|d| d.count())
         .unwrap_or(0);

@@ -1,116 +1,38 @@
 //! Which file the `changed` scenario edits when no `--change` is given.
 //!
 //! The rule, simple enough to predict: the most recently modified regular file of the
-//! context that the build would receive and that is not the Dockerfile or an ignore
-//! file. "Would receive" follows `.dockerignore` roughly: each pattern is matched against
-//! the whole path from the context root (`**` for any number of directories, `!` to
-//! re-include, the last match winning, a matched directory excluding what is under it),
-//! but a file under an excluded directory is never re-included. When the guess is wrong
-//! (no step uses the file), the report says so and `--change PATH` picks another.
+//! context that the build would receive (the build context's own walk, with Docker's
+//! `.dockerignore` rules, re-inclusions and `<Dockerfile>.dockerignore` included) and
+//! that is not the Dockerfile or an ignore file. When the guess is wrong (no step uses
+//! the file), the report says so and `--change PATH` picks another.
 
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
 
-use ignore::gitignore::{Gitignore, GitignoreBuilder};
-use walkdir::WalkDir;
-
-use super::{BenchError, walk_error};
+use super::BenchError;
+use crate::context::{Context, Kind};
 
 /// The file to change by default, relative to `context`: see the module doc. `dockerfile`
 /// is the Dockerfile's path when it lies inside the context (relative to it).
 pub fn default_change(context: &Path, dockerfile: &Path) -> Result<Option<PathBuf>, BenchError> {
-    let ignore = dockerignore(context, dockerfile)?;
-    let mut skip: Vec<PathBuf> = vec![dockerfile.to_path_buf(), PathBuf::from(".dockerignore")];
-    let mut named_ignore = dockerfile.as_os_str().to_owned();
-    named_ignore.push(".dockerignore");
-    skip.push(named_ignore.into());
-
-    let mut best: Option<(SystemTime, PathBuf)> = None;
-    let walk = WalkDir::new(context)
-        .follow_links(false)
-        .sort_by_file_name()
-        .into_iter()
-        .filter_entry(|e| {
-            let rel = e.path().strip_prefix(context).unwrap_or(e.path());
-            rel.as_os_str().is_empty() || !ignored(&ignore, rel, e.file_type().is_dir())
-        });
-    for entry in walk {
-        let entry = entry.map_err(walk_error)?;
-        if !entry.file_type().is_file() {
+    let ctx = Context::open(context, Some(&context.join(dockerfile)), None)
+        .map_err(|e| BenchError::Io(std::io::Error::other(e.to_string())))?;
+    let index = ctx
+        .walk()
+        .map_err(|e| BenchError::Io(std::io::Error::other(e.to_string())))?;
+    let dockerfile = dockerfile.to_string_lossy();
+    let named_ignore = format!("{dockerfile}.dockerignore");
+    let skip = [dockerfile.as_ref(), ".dockerignore", named_ignore.as_str()];
+    let mut best: Option<(i64, &str)> = None;
+    for e in index.entries() {
+        if e.meta.kind != Kind::File || skip.contains(&e.path.as_str()) {
             continue;
         }
-        let rel = entry
-            .path()
-            .strip_prefix(context)
-            .unwrap_or(entry.path())
-            .to_path_buf();
-        if skip.contains(&rel) {
-            continue;
-        }
-        let mtime = entry
-            .metadata()
-            .map_err(walk_error)?
-            .modified()
-            .map_err(|e| {
-                BenchError::Io(std::io::Error::new(
-                    e.kind(),
-                    format!("{}: {e}", entry.path().display()),
-                ))
-            })?;
-        // Strictly newer wins, so on a tie the first path in sorted order stays.
-        if best.as_ref().is_none_or(|(t, _)| mtime > *t) {
-            best = Some((mtime, rel));
+        // Strictly newer wins, so on a tie the first path in walk order stays.
+        if best.is_none_or(|(t, _)| e.meta.mtime_ns > t) {
+            best = Some((e.meta.mtime_ns, &e.path));
         }
     }
-    Ok(best.map(|(_, p)| p))
-}
-
-fn ignored(ignore: &Gitignore, rel: &Path, is_dir: bool) -> bool {
-    ignore.matched_path_or_any_parents(rel, is_dir).is_ignore()
-}
-
-/// The context's ignore rules: `<Dockerfile>.dockerignore` beside the Dockerfile when it
-/// exists, else `.dockerignore`, each pattern anchored at the context root.
-fn dockerignore(context: &Path, dockerfile: &Path) -> Result<Gitignore, BenchError> {
-    let mut named = context.join(dockerfile).into_os_string();
-    named.push(".dockerignore");
-    let named = PathBuf::from(named);
-    let file = if named.is_file() {
-        named
-    } else {
-        context.join(".dockerignore")
-    };
-    let text = match fs_err::read_to_string(&file) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(e.into()),
-    };
-    let mut b = GitignoreBuilder::new(context);
-    for line in text.lines() {
-        if let Some(glob) = anchored(line) {
-            // A pattern the glob syntax rejects matches nothing here (this is a guess).
-            let _ = b.add_line(None, &glob);
-        }
-    }
-    Ok(b.build().unwrap_or_else(|_| Gitignore::empty()))
-}
-
-/// A `.dockerignore` line as an anchored gitignore pattern, `None` for blanks and comments.
-fn anchored(line: &str) -> Option<String> {
-    let line = line.trim();
-    if line.is_empty() || line.starts_with('#') {
-        return None;
-    }
-    let (neg, pat) = match line.strip_prefix('!') {
-        Some(p) => ("!", p.trim()),
-        None => ("", line),
-    };
-    let pat = pat.trim_start_matches('/').trim_end_matches('/');
-    let pat = pat.strip_prefix("./").unwrap_or(pat);
-    if pat.is_empty() || pat == "." {
-        return None;
-    }
-    Some(format!("{neg}/{pat}"))
+    Ok(best.map(|(_, p)| PathBuf::from(p)))
 }
 
 #[cfg(test)]
