@@ -38,7 +38,7 @@ pub fn default_change(context: &Path, dockerfile: &Path) -> Result<Option<PathBu
 #[cfg(test)]
 mod tests {
     use std::fs::File;
-    use std::time::Duration;
+    use std::time::{Duration, SystemTime};
 
     use super::*;
 
