@@ -119,11 +119,17 @@ mod tests {
     }
 
     #[test]
-    fn dockerignore_lines_become_anchored_globs() {
-        assert_eq!(anchored("*.md"), Some("/*.md".into()));
-        assert_eq!(anchored("/build/"), Some("/build".into()));
-        assert_eq!(anchored("!./keep"), Some("!/keep".into()));
-        assert_eq!(anchored("# comment"), None);
-        assert_eq!(anchored("  "), None);
+    fn re_included_files_under_an_excluded_directory_count() {
+        let d = tempfile::tempdir().unwrap();
+        touch(d.path(), "Dockerfile", 0);
+        touch(d.path(), ".dockerignore", 0);
+        std::fs::write(d.path().join(".dockerignore"), "logs\n!logs/keep.log\n").unwrap();
+        touch(d.path(), "old.txt", 100);
+        touch(d.path(), "logs/drop.log", 1);
+        touch(d.path(), "logs/keep.log", 10);
+        assert_eq!(
+            default_change(d.path(), Path::new("Dockerfile")).unwrap(),
+            Some(PathBuf::from("logs/keep.log"))
+        );
     }
 }
