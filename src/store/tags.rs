@@ -36,9 +36,13 @@ impl Store {
         let lock_path = self.lock_path("index.lock");
         let _lock = FileLock::exclusive(&lock_path).map_err(|e| StoreError::io(&lock_path, e))?;
         let mut index = self.read_index()?;
+        let before = index.clone();
         let out = f(&mut index)?;
-        let path = self.index_path();
-        fsutil::atomic_write(&path, &index.to_bytes()).map_err(|e| StoreError::io(&path, e))?;
+        // A rebuild that re-tags the same image changes nothing: no write, no fsync.
+        if index != before {
+            let path = self.index_path();
+            fsutil::atomic_write(&path, &index.to_bytes()).map_err(|e| StoreError::io(&path, e))?;
+        }
         Ok(out)
     }
 
