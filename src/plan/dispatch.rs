@@ -239,6 +239,29 @@ fn workdir(current: &str, new: &str) -> String {
     super::mount::clean_path(&format!("{current}/{new}"))
 }
 
+/// A COPY/ADD destination against the working directory, keeping a trailing `/` or
+/// `/.` (BuildKit's `pathRelativeToWorkingDir`); absolute ones stay as written.
+fn resolve_dest(workdir: &str, dest: &str) -> String {
+    if dest.starts_with('/') {
+        return dest.to_string();
+    }
+    let p = if dest.is_empty() || dest == "." {
+        "./"
+    } else {
+        dest
+    };
+    let mut out = super::mount::clean_path(&format!("/{workdir}/{p}"));
+    if p.ends_with('/') && !out.ends_with('/') {
+        out.push('/');
+    } else if p.ends_with("/.") {
+        if out != "/" {
+            out.push('/');
+        }
+        out.push('.');
+    }
+    out
+}
+
 /// moby's `signal.ParseSignal`: a positive number or a known name, `SIG` optional.
 fn valid_signal(s: &str) -> bool {
     if let Ok(n) = s.parse::<i64>() {
@@ -545,7 +568,7 @@ pub(crate) fn dispatch(
                     }
                 });
             }
-            let dest = x.word(&c.dest)?;
+            let dest = resolve_dest(state.workdir(), &x.word(&c.dest)?);
             let chown = x.opt(&c.chown)?.filter(|s| !s.is_empty());
             let chmod = x.opt(&c.chmod)?.filter(|s| !s.is_empty());
             let checksum = x.opt(&c.checksum)?.filter(|s| !s.is_empty());
@@ -697,6 +720,17 @@ mod tests {
         assert_eq!(workdir("/app", "/srv/"), "/srv/");
         assert_eq!(workdir("/app", ""), "/app");
         assert_eq!(workdir("/a", ".."), "/");
+    }
+
+    #[test]
+    fn copy_destinations() {
+        assert_eq!(resolve_dest("/", "."), "/");
+        assert_eq!(resolve_dest("/app", "."), "/app/");
+        assert_eq!(resolve_dest("/app", "bin"), "/app/bin");
+        assert_eq!(resolve_dest("/app", "bin/"), "/app/bin/");
+        assert_eq!(resolve_dest("/app", "bin/."), "/app/bin/.");
+        assert_eq!(resolve_dest("/app", "../x"), "/x");
+        assert_eq!(resolve_dest("/app", "/abs/./y/"), "/abs/./y/");
     }
 
     #[test]
