@@ -131,7 +131,7 @@ pub fn parse(src: &[u8]) -> Result<Dockerfile, ParseError> {
     let err = |kind, start, end| ParseError::new(kind, start, end);
 
     while let Some(raw) = lines.take()? {
-        if is_comment(&raw) {
+        if is_comment(raw) {
             // Upstream drops the first byte, whatever it is, before trimming.
             let text = raw
                 .chars()
@@ -144,7 +144,7 @@ pub fn parse(src: &[u8]) -> Result<Dockerfile, ParseError> {
                 comments.push(text.to_string());
             }
         }
-        let (line, is_directive) = st.process(&raw, true).map_err(|k| err(k, current + 1, 0))?;
+        let (line, is_directive) = st.process(raw, true).map_err(|k| err(k, current + 1, 0))?;
         if is_directive {
             comments.pop();
         }
@@ -158,11 +158,9 @@ pub fn parse(src: &[u8]) -> Result<Dockerfile, ParseError> {
         let mut empty_continuation = false;
         while !at_end {
             let Some(raw) = lines.take()? else { break };
-            let (line, _) = st
-                .process(&raw, false)
-                .map_err(|k| err(k, current + 1, 0))?;
+            let (line, _) = st.process(raw, false).map_err(|k| err(k, current + 1, 0))?;
             current += 1;
-            if is_comment(&raw) {
+            if is_comment(raw) {
                 continue;
             }
             if line.trim_start_matches(is_space).is_empty() {
@@ -190,7 +188,7 @@ pub fn parse(src: &[u8]) -> Result<Dockerfile, ParseError> {
                 let mut terminated = false;
                 while let Some(raw) = lines.take()? {
                     current += 1;
-                    let mut candidate = trim_newline(&raw);
+                    let mut candidate = trim_newline(raw);
                     if doc.chomp {
                         candidate = candidate.trim_start_matches('\t');
                     }
@@ -198,7 +196,7 @@ pub fn parse(src: &[u8]) -> Result<Dockerfile, ParseError> {
                         terminated = true;
                         break;
                     }
-                    doc.content.push_str(&raw);
+                    doc.content.push_str(raw);
                 }
                 if !terminated {
                     return Err(err(ParseErrorKind::UnterminatedHeredoc, start, current));
