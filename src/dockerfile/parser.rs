@@ -112,7 +112,11 @@ impl State {
 /// Parses a Dockerfile (see the module docs of [`crate::dockerfile`]).
 pub fn parse(src: &[u8]) -> Result<Dockerfile, ParseError> {
     let src = src.strip_prefix(b"\xef\xbb\xbf").unwrap_or(src);
-    let text = String::from_utf8_lossy(src);
+    // Validation alone is much faster than the lossy decoder; it is only needed on error.
+    let text = match std::str::from_utf8(src) {
+        Ok(t) => std::borrow::Cow::Borrowed(t),
+        Err(_) => String::from_utf8_lossy(src),
+    };
     let mut lines = Lines {
         src: &text,
         pos: 0,
@@ -154,7 +158,7 @@ pub fn parse(src: &[u8]) -> Result<Dockerfile, ParseError> {
         if at_end && first.is_empty() {
             continue;
         }
-        let mut logical = first.to_string();
+        let mut logical = std::borrow::Cow::Borrowed(first);
         let mut empty_continuation = false;
         while !at_end {
             let Some(raw) = lines.take()? else { break };
@@ -168,7 +172,7 @@ pub fn parse(src: &[u8]) -> Result<Dockerfile, ParseError> {
                 continue;
             }
             let (part, end) = trim_continuation(line, st.escape);
-            logical.push_str(part);
+            logical.to_mut().push_str(part);
             at_end = end;
         }
         if empty_continuation {
