@@ -599,3 +599,48 @@ fn copy_from_a_directory_spread_over_layers() {
         "B"
     );
 }
+
+/// Everything rbuild writes (store index, manifest, config) parses with `oci-spec`, an
+/// implementation of the OCI image spec nobody here wrote.
+#[test]
+fn image_json_parses_with_oci_spec() {
+    use oci_spec::image::{ImageConfiguration, ImageIndex, ImageManifest};
+    let t = TestDir::new();
+    t.write("ctx/a.txt", "A");
+    let ctx = ctx_with(
+        &t,
+        "FROM scratch\nCOPY a.txt /\nENV A=1\nHEALTHCHECK CMD [\"/a\"]\nCMD [\"/a.txt\"]\n",
+    );
+    let m = t.path().join("m.json");
+    t.ok(&[
+        "build",
+        "-t",
+        "spec:1",
+        "--metadata-file",
+        m.to_str().unwrap(),
+        &ctx,
+    ]);
+    let meta = metadata(&m);
+    let blob = |d: &str| {
+        t.root()
+            .join("blobs/sha256")
+            .join(d.trim_start_matches("sha256:"))
+    };
+    let index = ImageIndex::from_file(t.root().join("index.json")).unwrap();
+    assert_eq!(index.manifests().len(), 1);
+    let manifest =
+        ImageManifest::from_file(blob(meta["containerimage.digest"].as_str().unwrap())).unwrap();
+    assert_eq!(manifest.layers().len(), 1);
+    let config =
+        ImageConfiguration::from_file(blob(meta["containerimage.config.digest"].as_str().unwrap()))
+            .unwrap();
+    assert_eq!(config.rootfs().diff_ids().len(), 1);
+    assert_eq!(
+        config.config().as_ref().unwrap().cmd().as_deref(),
+        Some(&["/a.txt".to_string()][..])
+    );
+    assert_eq!(
+        manifest.config().digest().to_string(),
+        meta["containerimage.config.digest"].as_str().unwrap()
+    );
+}

@@ -68,7 +68,8 @@ pub(crate) fn run_step(
         let mut spec = RunSpec::new(s.store, lowers.clone(), argv.argv.clone());
         spec.env = env.clone();
         // Predefined proxy args reach the command but never the key or the history.
-        spec.env.extend(r.proxy.iter().map(|(k, v)| format!("{k}={v}")));
+        spec.env
+            .extend(r.proxy.iter().map(|(k, v)| format!("{k}={v}")));
         spec.cwd = cwd.clone();
         spec.user = user.clone();
         spec.network = Network::from(network);
