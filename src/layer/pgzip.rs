@@ -251,11 +251,35 @@ impl<W: Write> Write for ParallelGzip<W> {
 /// Raw-deflates one block: sync-flushed so the next block starts on a byte boundary,
 /// or finished when it is the last.
 fn deflate_block(level: u32, dict: &[u8], data: &[u8], last: bool) -> io::Result<Vec<u8>> {
+    // Already-compressed or random data does not shrink, but deflate would still spend
+    // ~20 ns a byte trying: store such blocks as they are.
+    let level = if level > 0 && looks_incompressible(data) {
+        0
+    } else {
+        level
+    };
     // A fresh compressor per block: a zlib-rs compressor reused through `reset()` and
     // `set_dictionary` gives output that depends on the block it compressed before,
     // which would make layers depend on thread scheduling (see the tests).
     let mut c = Compress::new(flate2::Compression::new(level), false);
     deflate_with(&mut c, dict, data, last)
+}
+
+/// True when every byte value occurs within ±25% of its uniform share: what random,
+/// encrypted or already-compressed data looks like, and what deflate cannot shrink.
+/// Integer arithmetic only, so the decision (and the layer digest) is the same on every
+/// machine.
+fn looks_incompressible(data: &[u8]) -> bool {
+    if data.len() < 32 * 1024 {
+        return false;
+    }
+    let mut counts = [0u32; 256];
+    for &b in data {
+        counts[b as usize] += 1;
+    }
+    let expected = data.len() as u64 / 256;
+    let (low, high) = (expected * 3 / 4, expected * 5 / 4);
+    counts.iter().all(|&c| (low..=high).contains(&u64::from(c)))
 }
 
 fn deflate_with(c: &mut Compress, dict: &[u8], data: &[u8], last: bool) -> io::Result<Vec<u8>> {
@@ -291,6 +315,37 @@ fn deflate_with(c: &mut Compress, dict: &[u8], data: &[u8], last: bool) -> io::R
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn incompressible_blocks_are_stored_and_still_valid_gzip() {
+        // A deterministic pseudo-random block (xorshift) and a text block.
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let random: Vec<u8> = (0..BLOCK_SIZE * 3)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x >> 24) as u8
+            })
+            .collect();
+        assert!(looks_incompressible(&random[..BLOCK_SIZE]));
+        let text = b"fn main() { println!(\"hello\"); }\n".repeat(BLOCK_SIZE / 16);
+        assert!(!looks_incompressible(&text[..BLOCK_SIZE]));
+        let mut input = random.clone();
+        input.extend_from_slice(&text);
+        let mut w = ParallelGzip::new(Vec::new(), 6);
+        w.write_all(&input).unwrap();
+        let gz = w.finish().unwrap();
+        // Stored random blocks cost a few bytes each; the text still compresses.
+        assert!(
+            gz.len() < random.len() + text.len() / 10,
+            "{} bytes",
+            gz.len()
+        );
+        let mut back = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gz[..]), &mut back).unwrap();
+        assert_eq!(back, input);
+    }
     use std::io::Read;
 
     fn sample(len: usize) -> Vec<u8> {

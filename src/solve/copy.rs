@@ -20,8 +20,9 @@ use super::key::KeyInputs;
 use super::stage::{Produced, StageState, StepCtx, layer_step};
 use super::tree::ViewTree;
 use super::usermap::chown_ids;
-use super::{Solver, explain, history};
+use super::{Solver, delta, explain, history};
 use crate::context::{Kind, Meta, SelectOptions, Selection, Tree, has_wildcards};
+use crate::digest::Digest;
 use crate::layer::view::{LayerView, ViewError};
 use crate::layer::{Entry, EntryKind, UnpackMode, decompress, sort_entries, unpack, write_layer};
 use crate::plan::{CopyFrom, CopySource, CopyStep, Heredoc};
@@ -145,10 +146,27 @@ pub(crate) fn copy_step(
         for h in &heredocs {
             m.add_heredoc(h)?;
         }
+        let content = std::mem::take(&mut m.content);
+        let content_known = !m.content_unknown;
         let mut entries: Vec<Entry> = m.out.into_values().collect();
         sort_entries(&mut entries);
-        let _p = ctx.phase(Phase::Tar);
-        let layer = write_layer(s.store, &entries, &s.opts.layer).map_err(SolveError::store)?;
+        let layer = {
+            let _p = ctx.phase(Phase::Tar);
+            write_layer(s.store, &entries, &s.opts.layer).map_err(SolveError::store)?
+        };
+        // Leave a manifest, and make the snapshot a delta on the previous build's layer
+        // at this step when only a few entries changed (see `delta`).
+        if content_known && !c.link {
+            let sigs: BTreeMap<String, String> = entries
+                .iter()
+                .map(|e| (e.path.clone(), delta::signature(e, content.get(&e.path))))
+                .collect();
+            delta::write_manifest(s, &layer.diff_id, &sigs);
+            let position = explain::position(&s.dockerfile_id, ctx.stage, ctx.index);
+            if let Some(previous) = explain::previous_layer(s.store, &position) {
+                delta::make_delta(s, &layer.diff_id, &previous, &entries, &sigs, &view)?;
+            }
+        }
         Ok(Produced { layer })
     })
 }
@@ -280,6 +298,10 @@ struct Mapper<'a> {
     serial: usize,
     /// The `--from` tree, to find where each selected file's bytes are.
     source: Option<&'a ViewTree>,
+    /// Content digests of the regular files, by layer path.
+    content: BTreeMap<String, Digest>,
+    /// True when some file's digest is not known (an extracted archive).
+    content_unknown: bool,
 }
 
 impl<'a> Mapper<'a> {
@@ -326,6 +348,8 @@ impl<'a> Mapper<'a> {
             out: BTreeMap::new(),
             serial: 0,
             source,
+            content: BTreeMap::new(),
+            content_unknown: false,
         })
     }
 
@@ -387,10 +411,20 @@ impl<'a> Mapper<'a> {
         }
     }
 
-    fn put(&mut self, mut entry: Entry) -> Result<(), SolveError> {
+    /// Adds an entry (its parents first); `content` is a regular file's digest, when
+    /// known, for the layer's manifest (see `delta`).
+    fn put(&mut self, mut entry: Entry, content: Option<Digest>) -> Result<(), SolveError> {
         self.ensure_dir(Self::parent_of(&entry.path).to_string().as_str())?;
         if let Some(m) = self.chmod {
             entry.mode = m;
+        }
+        if matches!(entry.kind, EntryKind::File { .. }) {
+            match content {
+                Some(d) => {
+                    self.content.insert(entry.path.clone(), d);
+                }
+                None => self.content_unknown = true,
+            }
         }
         self.out.insert(entry.path.clone(), entry);
         Ok(())
@@ -447,7 +481,7 @@ impl<'a> Mapper<'a> {
                     if let Some(entry) =
                         self.entry_from_meta(target, &e.meta, sel.keeps_ownership, host)
                     {
-                        self.put(entry)?;
+                        self.put(entry, e.digest)?;
                     }
                 }
                 continue;
@@ -466,7 +500,7 @@ impl<'a> Mapper<'a> {
                 sel.keeps_ownership,
                 root.host_path.clone(),
             ) {
-                self.put(entry)?;
+                self.put(entry, root.digest)?;
             }
         }
         Ok(())
@@ -508,7 +542,7 @@ impl<'a> Mapper<'a> {
                 true,
                 Some(item.path().to_path_buf()),
             ) {
-                self.put(entry)?;
+                self.put(entry, None)?;
             }
         }
         Ok(true)
@@ -527,7 +561,7 @@ impl<'a> Mapper<'a> {
             xattrs: Vec::new(),
             source: Some(d.file.path().to_path_buf()),
         };
-        self.put(entry)
+        self.put(entry, Some(d.digest))
     }
 
     fn add_heredoc(&mut self, h: &Heredoc) -> Result<(), SolveError> {
@@ -555,7 +589,7 @@ impl<'a> Mapper<'a> {
             xattrs: Vec::new(),
             source: Some(file),
         };
-        self.put(entry)
+        self.put(entry, Some(Digest::of(h.content.as_bytes())))
     }
 }
 

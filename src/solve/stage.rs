@@ -47,21 +47,33 @@ impl StageState {
         }
     }
 
-    /// The snapshot dirs of every layer, top first, unpacking the missing ones (in parallel).
+    /// The snapshot dirs of every layer, top first (a delta snapshot contributes its
+    /// whole chain), unpacking the missing ones in parallel.
     pub(crate) fn lowers(&self, s: &Solver<'_>) -> Result<Vec<PathBuf>, SolveError> {
         let snaps = Snapshots::new(s.store);
-        let mut dirs: Vec<PathBuf> = self
-            .layers
-            .par_iter()
-            .map(|l| {
-                snaps
-                    .ensure(&l.diff_id, || open_layer(s.store, &l.descriptor))
-                    .map_err(|e| {
-                        SolveError::store(format!("unpacking layer {}: {e}", l.descriptor.digest))
-                    })
-            })
-            .collect::<Result<_, _>>()?;
-        dirs.reverse();
+        let unpack_err = |l: &LayerRecord, e: &dyn std::fmt::Display| {
+            SolveError::store(format!("unpacking layer {}: {e}", l.descriptor.digest))
+        };
+        self.layers.par_iter().try_for_each(|l| {
+            if snaps.chain(&l.diff_id).is_some() {
+                return Ok(());
+            }
+            if snaps.contains(&l.diff_id) {
+                // A delta whose base is gone: re-made whole from the blob.
+                snaps.discard(&l.diff_id).map_err(|e| unpack_err(l, &e))?;
+            }
+            snaps
+                .ensure(&l.diff_id, || open_layer(s.store, &l.descriptor))
+                .map(drop)
+                .map_err(|e| unpack_err(l, &e))
+        })?;
+        let mut dirs = Vec::new();
+        for l in self.layers.iter().rev() {
+            let chain = snaps
+                .chain(&l.diff_id)
+                .ok_or_else(|| unpack_err(l, &"its snapshot vanished (a concurrent prune?)"))?;
+            dirs.extend(chain);
+        }
         Ok(dirs)
     }
 }
