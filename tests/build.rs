@@ -644,3 +644,26 @@ fn image_json_parses_with_oci_spec() {
         meta["containerimage.config.digest"].as_str().unwrap()
     );
 }
+
+/// A miss says why, in one line: the changed file, the changed build arg.
+#[test]
+fn misses_are_explained() {
+    let t = TestDir::new();
+    t.write("ctx/src/a.txt", "a");
+    t.write("ctx/src/b.txt", "b");
+    let ctx = ctx_with(
+        &t,
+        "FROM scratch\nARG V=1\nCOPY src/ /src/\nCOPY --chown=${V} src/a.txt /again\n",
+    );
+    t.ok(&["build", "--progress", "plain", &ctx]);
+    t.write("ctx/src/b.txt", "b, changed");
+    let out = t.rbuild(&["build", "--progress", "plain", &ctx]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cache miss: file src/b.txt changed"), "{err}");
+    let out = t.rbuild(&["build", "--progress", "plain", "--build-arg", "V=2", &ctx]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cache miss: build arg V changed (1 → 2)"),
+        "{err}"
+    );
+}

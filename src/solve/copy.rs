@@ -100,17 +100,22 @@ pub(crate) fn copy_step(
     let history_text = history::created_by(ctx.step, None)
         .map(|(t, _)| t)
         .unwrap_or_default();
-    layer_step(ctx, state, &inputs, history_text, |state| {
+    let record_listing = || {
+        if let Some(sel) = &context_selection {
+            explain::write_listing(s.store, &sel.digest().to_string(), &listing(sel));
+        }
+    };
+    layer_step(ctx, state, &inputs, history_text, record_listing, |state| {
         // For --from, the source is a stack of snapshots: a directory's files may live
         // in different layers, so each file's host path is looked up in the view.
-        let (selection, source_view) = match (&c.from, context_selection) {
-            (CopyFrom::Context, sel) => (sel, None),
-            (CopyFrom::Stage(i), _) => {
+        let (from_selection, source_view) = match &c.from {
+            CopyFrom::Context => (None, None),
+            CopyFrom::Stage(i) => {
                 let src = ctx.stage_state(*i)?;
                 let tree = ViewTree::new(LayerView::new(src.lowers(s)?));
                 (Some(select_in(&tree, &paths, &opts)?), Some(tree))
             }
-            (CopyFrom::Image(r), _) => {
+            CopyFrom::Image(r) => {
                 let img = s
                     .images
                     .get(r, &state.platform)
@@ -119,9 +124,7 @@ pub(crate) fn copy_step(
                 (Some(select_in(&tree, &paths, &opts)?), Some(tree))
             }
         };
-        if let (CopyFrom::Context, Some(sel)) = (&c.from, &selection) {
-            explain::write_listing(s.store, &sel.digest().to_string(), &listing(sel));
-        }
+        let selection: Option<&Selection> = from_selection.as_ref().or(context_selection.as_ref());
         let view = if c.link || state.layers.is_empty() {
             LayerView::default()
         } else {
@@ -130,14 +133,14 @@ pub(crate) fn copy_step(
         let scratch = tempfile::tempdir_in(s.store.tmp_dir()).map_err(SolveError::copy)?;
         let mut m = Mapper::new(ctx, c, &view, scratch.path(), source_view.as_ref())?;
         let source_count =
-            selection.as_ref().map_or(0, |sel| sel.roots.len()) + downloads.len() + heredocs.len();
+            selection.map_or(0, |sel| sel.roots.len()) + downloads.len() + heredocs.len();
         let wildcard = paths.iter().any(|p| has_wildcards(p));
         if (source_count > 1 || (wildcard && source_count > 0)) && !m.dest_is_dir {
             return Err(SolveError::copy(format!(
                 "When using {verb} with more than one source file, the destination must be a directory and end with a /"
             )));
         }
-        if let Some(sel) = &selection {
+        if let Some(sel) = selection {
             m.add_selection(sel)?;
         }
         for d in &downloads {

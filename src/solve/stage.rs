@@ -301,13 +301,15 @@ fn run_step(
     }
 }
 
-/// The shared flow of a layer-making step: key, cache lookup, and on a miss `produce`
-/// the layer and store a record. `history_text` is the step's `created_by`.
+/// The shared flow of a layer-making step: key, cache lookup, and on a miss `on_miss`,
+/// the explanation, `produce` the layer and store a record. `history_text` is the step's
+/// `created_by`.
 pub(crate) fn layer_step(
     ctx: &StepCtx<'_, '_>,
     state: &mut StageState,
     inputs: &KeyInputs,
     history_text: String,
+    on_miss: impl FnOnce(),
     produce: impl FnOnce(&mut StageState) -> Result<Produced, SolveError>,
 ) -> Result<bool, SolveError> {
     let s = ctx.s;
@@ -333,6 +335,9 @@ pub(crate) fn layer_step(
             }
         }
     }
+    // On a miss only: e.g. record the selection's file listing, so the explanation can
+    // name the file that changed.
+    on_miss();
     if let Some(reason) = explain::why_missed(s.store, &position, inputs) {
         s.sink.emit(&Event::StepMiss { id: ctx.id, reason });
     }
