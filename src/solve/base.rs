@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use crate::image::{ImageConfig, PULLED_FROM_ANNOTATION, Platform};
 use crate::plan::BaseResolver;
-use crate::progress::{Event, Sink, StepInfo, TransferPhase};
+use crate::progress::{Event, Sink, StepInfo};
 use crate::registry::{Reference, RegistryClient, TransferEvent};
 use crate::store::import::parse_layout_ref;
 use crate::store::{Image, Store};
@@ -213,13 +213,7 @@ impl ImageSource {
         }
         let sink = self.sink.clone();
         let progress = move |ev: &TransferEvent| {
-            let phase = match ev.phase {
-                crate::registry::TransferPhase::Start => TransferPhase::Start,
-                crate::registry::TransferPhase::Progress => TransferPhase::Progress,
-                crate::registry::TransferPhase::Done => TransferPhase::Done,
-                crate::registry::TransferPhase::Skipped => TransferPhase::Skipped,
-                crate::registry::TransferPhase::Mounted => TransferPhase::Mounted,
-            };
+            let phase = ev.phase;
             sink.emit(&Event::Transfer {
                 id,
                 digest: ev.digest.to_string(),
