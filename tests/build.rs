@@ -667,3 +667,38 @@ fn misses_are_explained() {
         "{err}"
     );
 }
+
+/// `rbuild build -` reads a Dockerfile (empty context) or a context tarball from stdin.
+#[test]
+fn context_from_standard_input() {
+    use std::io::Write as _;
+    let t = TestDir::new();
+    let feed = |input: &[u8], tag: &str| {
+        let mut child = t
+            .cmd(&["build", "-q", "-t", tag, "-"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert_success(&out, &["build", "-"]);
+    };
+    feed(b"FROM scratch\nLABEL from=stdin\n", "stdin:1");
+    let cfg: Value = serde_json::from_str(&t.ok(&["inspect", "stdin:1"])).unwrap();
+    assert_eq!(cfg["config"]["Labels"]["from"], "stdin");
+    t.write("tarctx/Dockerfile", "FROM scratch\nCOPY hello.txt /\n");
+    t.write("tarctx/hello.txt", "hi");
+    let tar = Command::new("tar")
+        .arg("-cz")
+        .arg("-C")
+        .arg(t.path().join("tarctx"))
+        .arg(".")
+        .output()
+        .unwrap();
+    assert!(tar.status.success());
+    feed(&tar.stdout, "stdin:2");
+    let cfg: Value = serde_json::from_str(&t.ok(&["inspect", "stdin:2"])).unwrap();
+    assert_eq!(cfg["rootfs"]["diff_ids"].as_array().unwrap().len(), 1);
+}
