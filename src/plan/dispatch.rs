@@ -365,7 +365,8 @@ pub(crate) fn dispatch(
                     }
                 });
             }
-            let dest = resolve_dest(state.workdir(), &x.word(&c.dest)?);
+            let dest_written = x.word(&c.dest)?;
+            let dest = resolve_dest(state.workdir(), &dest_written);
             let chown = x.opt(&c.chown)?.filter(|s| !s.is_empty());
             let chmod = x.opt(&c.chmod)?.filter(|s| !s.is_empty());
             let checksum = x.opt(&c.checksum)?.filter(|s| !s.is_empty());
@@ -391,6 +392,7 @@ pub(crate) fn dispatch(
                     is_add: c.is_add,
                     sources,
                     dest,
+                    dest_written,
                     from,
                     chown,
                     chmod,

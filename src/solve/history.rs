@@ -42,7 +42,7 @@ pub fn created_by(step: &Step, run_argv: Option<&[String]>) -> Option<(String, b
                     msg.push_str(&format!(" <<{}", h.name));
                 }
             }
-            msg.push_str(&format!(" {} # buildkit", c.dest));
+            msg.push_str(&format!(" {} # buildkit", c.dest_written));
             return Some((msg, true));
         }
         Instruction::Workdir(wd) => return Some((format!("WORKDIR {wd}"), wd != "/")),
