@@ -9,6 +9,7 @@
 //!
 //! Each module owns one concern; the binary in `main.rs` only calls [`cli::main`].
 
+pub mod bench;
 pub mod cache;
 pub mod cli;
 pub mod context;

@@ -572,3 +572,133 @@ fn two_builds_on_one_store_at_once() {
         "{images}"
     );
 }
+
+/// Regression: a directory whose files come from several layers of the source stage is
+/// copied whole by `COPY --from` (each file is read from the layer that holds it).
+#[test]
+fn copy_from_a_directory_spread_over_layers() {
+    if !have_tool("umoci") {
+        return;
+    }
+    let t = TestDir::new();
+    t.write("ctx/one/a.txt", "A");
+    t.write("ctx/two/b.txt", "B");
+    let ctx = ctx_with(
+        &t,
+        "FROM scratch AS parts\nCOPY one/ /dir/\nCOPY two/ /dir/\n\
+         FROM scratch\nCOPY --from=parts /dir/ /merged/\n",
+    );
+    t.ok(&["build", "-t", "spread:1", &ctx]);
+    let rootfs = umoci_unpack(&t, "spread:1");
+    assert_eq!(
+        std::fs::read_to_string(rootfs.join("merged/a.txt")).unwrap(),
+        "A"
+    );
+    assert_eq!(
+        std::fs::read_to_string(rootfs.join("merged/b.txt")).unwrap(),
+        "B"
+    );
+}
+
+/// Everything rbuild writes (store index, manifest, config) parses with `oci-spec`, an
+/// implementation of the OCI image spec nobody here wrote.
+#[test]
+fn image_json_parses_with_oci_spec() {
+    use oci_spec::image::{ImageConfiguration, ImageIndex, ImageManifest};
+    let t = TestDir::new();
+    t.write("ctx/a.txt", "A");
+    let ctx = ctx_with(
+        &t,
+        "FROM scratch\nCOPY a.txt /\nENV A=1\nHEALTHCHECK CMD [\"/a\"]\nCMD [\"/a.txt\"]\n",
+    );
+    let m = t.path().join("m.json");
+    t.ok(&[
+        "build",
+        "-t",
+        "spec:1",
+        "--metadata-file",
+        m.to_str().unwrap(),
+        &ctx,
+    ]);
+    let meta = metadata(&m);
+    let blob = |d: &str| {
+        t.root()
+            .join("blobs/sha256")
+            .join(d.trim_start_matches("sha256:"))
+    };
+    let index = ImageIndex::from_file(t.root().join("index.json")).unwrap();
+    assert_eq!(index.manifests().len(), 1);
+    let manifest =
+        ImageManifest::from_file(blob(meta["containerimage.digest"].as_str().unwrap())).unwrap();
+    assert_eq!(manifest.layers().len(), 1);
+    let config =
+        ImageConfiguration::from_file(blob(meta["containerimage.config.digest"].as_str().unwrap()))
+            .unwrap();
+    assert_eq!(config.rootfs().diff_ids().len(), 1);
+    assert_eq!(
+        config.config().as_ref().unwrap().cmd().as_deref(),
+        Some(&["/a.txt".to_string()][..])
+    );
+    assert_eq!(
+        manifest.config().digest().to_string(),
+        meta["containerimage.config.digest"].as_str().unwrap()
+    );
+}
+
+/// A miss says why, in one line: the changed file, the changed build arg.
+#[test]
+fn misses_are_explained() {
+    let t = TestDir::new();
+    t.write("ctx/src/a.txt", "a");
+    t.write("ctx/src/b.txt", "b");
+    let ctx = ctx_with(
+        &t,
+        "FROM scratch\nARG V=1\nCOPY src/ /src/\nCOPY --chown=${V} src/a.txt /again\n",
+    );
+    t.ok(&["build", "--progress", "plain", &ctx]);
+    t.write("ctx/src/b.txt", "b, changed");
+    let out = t.rbuild(&["build", "--progress", "plain", &ctx]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cache miss: file src/b.txt changed"), "{err}");
+    let out = t.rbuild(&["build", "--progress", "plain", "--build-arg", "V=2", &ctx]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cache miss: build arg V changed (1 → 2)"),
+        "{err}"
+    );
+}
+
+/// `rbuild build -` reads a Dockerfile (empty context) or a context tarball from stdin.
+#[test]
+fn context_from_standard_input() {
+    use std::io::Write as _;
+    let t = TestDir::new();
+    let feed = |input: &[u8], tag: &str| {
+        let mut child = t
+            .cmd(&["build", "-q", "-t", tag, "-"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert_success(&out, &["build", "-"]);
+    };
+    feed(b"FROM scratch\nLABEL from=stdin\n", "stdin:1");
+    let cfg: Value = serde_json::from_str(&t.ok(&["inspect", "stdin:1"])).unwrap();
+    assert_eq!(cfg["config"]["Labels"]["from"], "stdin");
+    t.write("tarctx/Dockerfile", "FROM scratch\nCOPY hello.txt /\n");
+    t.write("tarctx/hello.txt", "hi");
+    let tar = Command::new("tar")
+        .arg("-cz")
+        .arg("-C")
+        .arg(t.path().join("tarctx"))
+        .arg(".")
+        .output()
+        .unwrap();
+    assert!(tar.status.success());
+    feed(&tar.stdout, "stdin:2");
+    let cfg: Value = serde_json::from_str(&t.ok(&["inspect", "stdin:2"])).unwrap();
+    assert_eq!(cfg["rootfs"]["diff_ids"].as_array().unwrap().len(), 1);
+}

@@ -702,3 +702,123 @@ fn planning_is_deterministic() {
     let two = serde_json::to_string(&plan_src(src)).unwrap();
     assert_eq!(one, two);
 }
+
+#[test]
+fn fixtures_plan() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/dockerfiles");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let src = std::fs::read(&path).unwrap();
+        let df = dockerfile::parse(&src).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let g = plan::plan(&df, &opts(&[]), &images())
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert!(!plan::render_dry_run(&g).is_empty());
+        seen += 1;
+    }
+    assert_eq!(seen, 4);
+}
+
+#[test]
+fn fixture_multistage_go() {
+    let src = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("testdata/dockerfiles/multistage-go.Dockerfile"),
+    )
+    .unwrap();
+    let mut o = opts(&[]);
+    o.platform = Some(plan::platform::parse("linux/arm64").unwrap());
+    let g = plan_with(&src, &o);
+    assert_eq!(g.groups, [vec![0, 1], vec![2]]);
+    let build = &g.stages[0];
+    assert_eq!(build.base, Base::Image("golang:1.22".into()));
+    assert_eq!(build.platform.architecture, "amd64");
+    assert_eq!(g.stages[1].platform.architecture, "arm64");
+    let Instruction::Copy(c) = &build.steps[2].instruction else {
+        panic!()
+    };
+    assert_eq!(c.dest, "/src/");
+    let run = &build.steps[5];
+    assert_eq!(
+        run.args,
+        [
+            ("TARGETOS".to_string(), "linux".to_string()),
+            ("TARGETARCH".to_string(), "arm64".to_string())
+        ]
+    );
+    let fin = &g.stages[2].final_config;
+    assert_eq!(
+        (fin.architecture.as_str(), fin.config.user.as_deref()),
+        ("arm64", Some("65534:65534"))
+    );
+}
+
+#[test]
+fn fixture_config() {
+    let src = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("testdata/dockerfiles/config.Dockerfile"),
+    )
+    .unwrap();
+    let g = plan_src(&src);
+    let c = &g.stages[0].final_config.config;
+    assert_eq!(c.working_dir.as_deref(), Some("/srv/app"));
+    let ports: Vec<&String> = c.exposed_ports.as_ref().unwrap().keys().collect();
+    assert_eq!(ports, ["8080/tcp", "9000/udp", "9001/udp"]);
+    assert_eq!(
+        c.cmd.clone().unwrap(),
+        ["/bin/sh", "-eu", "-c", "exec ./run --port \"$PORT\""]
+    );
+    assert_eq!(c.on_build.clone().unwrap(), ["COPY . /srv/app/src"]);
+    assert_eq!(
+        c.healthcheck.clone().unwrap().test.unwrap(),
+        [
+            "CMD-SHELL",
+            "wget -qO- http://localhost:${PORT}/health || exit 1"
+        ]
+    );
+}
+
+#[test]
+fn fixture_heredocs() {
+    let src = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("testdata/dockerfiles/heredocs.Dockerfile"),
+    )
+    .unwrap();
+    let g = plan_src(&src);
+    let s = &g.stages[0].steps;
+    let Instruction::Copy(c) = &s[2].instruction else {
+        panic!()
+    };
+    let bodies: Vec<(String, String)> = c
+        .sources
+        .iter()
+        .map(|x| match x {
+            CopySource::Heredoc(h) => (h.name.clone(), h.content.clone()),
+            _ => panic!(),
+        })
+        .collect();
+    assert_eq!(
+        bodies,
+        [
+            (
+                "config.ini".to_string(),
+                "[app]\ngreeting=hello\n".to_string()
+            ),
+            (
+                "script.sh".to_string(),
+                "#!/bin/sh\necho $GREETING\n".to_string()
+            ),
+        ]
+    );
+    assert_eq!(c.dest, "/etc/app/");
+    let Instruction::Run(r) = &s[3].instruction else {
+        panic!()
+    };
+    assert_eq!(
+        r.command,
+        Command::Shell("cat <<A >/a && cat <<B >/b\nfirst\nA\nsecond\nB".into())
+    );
+    assert_eq!(r.heredocs.len(), 2);
+}

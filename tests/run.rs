@@ -508,22 +508,80 @@ fn no_mounts_or_processes_left_after_a_failure() {
         .unwrap()
         .lines()
         .count();
-    let out = env.try_build("FROM busybox:test\nRUN sleep 1 & exit 1\n", "leak:1", &[]);
+    let out = env.try_build("FROM busybox:test\nRUN sleep 31 & exit 1\n", "leak:1", &[]);
     assert!(!out.status.success());
     let after = std::fs::read_to_string("/proc/self/mountinfo")
         .unwrap()
         .lines()
         .count();
     assert_eq!(before, after, "mounts leaked into the host namespace");
-    let ps = Command::new("ps").args(["-eo", "args"]).output().unwrap();
-    assert!(
-        !String::from_utf8_lossy(&ps.stdout)
+    // The background `sleep 31` dies with the step (killed with its pid namespace); give
+    // the kernel a moment to reap it.
+    let alive = || {
+        let ps = Command::new("ps").args(["-eo", "args"]).output().unwrap();
+        String::from_utf8_lossy(&ps.stdout)
             .lines()
-            .any(|l| l.starts_with("sleep 1")),
-        "a RUN process outlived its step"
-    );
+            .any(|l| l.starts_with("sleep 31"))
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    while alive() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(!alive(), "a RUN process outlived its step");
     let leftovers = std::fs::read_dir(env.root().join("tmp"))
         .map(|d| d.count())
         .unwrap_or(0);
     assert_eq!(leftovers, 0, "temp dirs left in the store");
 }
+
+both_modes!(changed_copy_layers_stack_delta_snapshots, |env: &Env| {
+    for i in 0..40 {
+        env.write(
+            &format!("ctx/src/d{}/f{i}.txt", i % 4),
+            &format!("file {i}\n"),
+        );
+    }
+    let df = "FROM busybox:test\nWORKDIR /app\nCOPY src/ ./src/\nRUN find /app/src -type f | sort | xargs cat > /all.txt && find /app/src -type f | wc -l > /count.txt\n";
+    env.build(df, "delta:1", &[]);
+    // One file changed, one added, one removed: the next RUN must see exactly that.
+    env.write("ctx/src/d1/f1.txt", "file 1, changed\n");
+    env.write("ctx/src/d2/new.txt", "new file\n");
+    std::fs::remove_file(env.path().join("ctx/src/d3/f3.txt")).unwrap();
+    env.build(df, "delta:2", &[]);
+    let rootfs = env.unpack("delta:2");
+    let all = std::fs::read_to_string(rootfs.join("all.txt")).unwrap();
+    assert!(
+        all.contains("file 1, changed\n") && !all.contains("file 1\n"),
+        "{all}"
+    );
+    assert!(all.contains("new file\n"), "{all}");
+    assert!(!all.contains("file 3\n"), "{all}");
+    assert_eq!(
+        std::fs::read_to_string(rootfs.join("count.txt"))
+            .unwrap()
+            .trim(),
+        "40"
+    );
+    // The second COPY layer's snapshot is a delta on the first one.
+    let bases = std::fs::read_dir(env.root().join("snapshots"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .ends_with(".base")
+        })
+        .count();
+    assert_eq!(bases, 1, "one delta snapshot expected");
+    // And a third build on top of the delta still sees the right tree.
+    env.write("ctx/src/d0/f0.txt", "file 0, changed\n");
+    env.build(df, "delta:3", &[]);
+    let all = std::fs::read_to_string(env.unpack("delta:3").join("all.txt")).unwrap();
+    assert!(
+        all.contains("file 0, changed\n")
+            && all.contains("file 1, changed\n")
+            && all.contains("new file\n"),
+        "{all}"
+    );
+});

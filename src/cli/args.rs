@@ -348,7 +348,8 @@ pub struct BenchArgs {
     /// Warm-up runs per scenario.
     #[arg(long, default_value_t = 1)]
     pub warmup: usize,
-    /// A file whose change is timed (`changed:<path>`); repeatable.
+    /// A file whose change is timed (`changed:<path>`), relative to the context; repeatable
+    /// (default: the newest file of the context that .dockerignore does not exclude).
     #[arg(long = "change", value_name = "PATH")]
     pub changes: Vec<PathBuf>,
     /// Report format.
@@ -357,7 +358,7 @@ pub struct BenchArgs {
     /// Compare with a previous `--format json` report.
     #[arg(long, value_name = "FILE.json")]
     pub compare: Option<PathBuf>,
-    /// Exit non-zero when a scenario's median is slower than the compared one by more than PCT.
+    /// Exit with code 3 when a scenario's median is slower than the compared one by more than PCT.
     #[arg(long, value_name = "PCT", requires = "compare")]
     pub fail_slower: Option<f64>,
     /// Build options.

@@ -26,6 +26,17 @@ use crate::solve::{
 
 /// Runs `rbuild build`.
 pub fn build(root: &Path, a: BuildArgs) -> Result<(), Report> {
+    // `rbuild build - < Dockerfile` (no context) or `rbuild build - < context.tar`, as
+    // `docker build -` takes them: the context is made in a temp dir of the store.
+    let stdin_context = if a.context.as_os_str() == "-" {
+        Some(stdin_context(root)?)
+    } else {
+        None
+    };
+    let mut a = a;
+    if let Some(dir) = &stdin_context {
+        a.context = dir.path().to_path_buf();
+    }
     let context_dir = a.context.clone();
     if !context_dir.is_dir() {
         return Err(Report::msg(format!(
@@ -375,6 +386,41 @@ pub(super) fn cache_report(e: &CacheError) -> Report {
     }
 }
 
+/// Reads standard input as a build context: a tar archive (possibly compressed) is
+/// unpacked, anything else is the Dockerfile of an empty context.
+fn stdin_context(root: &Path) -> Result<tempfile::TempDir, Report> {
+    let mut bytes = Vec::new();
+    std::io::stdin().read_to_end(&mut bytes).map_err(|e| {
+        Report::msg(format!(
+            "reading the build context from standard input: {e}"
+        ))
+    })?;
+    let tmp = root.join("tmp");
+    std::fs::create_dir_all(&tmp).map_err(|e| Report::msg(format!("{}: {e}", tmp.display())))?;
+    let dir = tempfile::Builder::new()
+        .prefix("stdin-context-")
+        .tempdir_in(&tmp)
+        .map_err(|e| Report::msg(format!("{}: {e}", tmp.display())))?;
+    let mut header = [0u8; 512];
+    let is_tar = crate::layer::decompress(std::io::Cursor::new(bytes.clone()))
+        .ok()
+        .and_then(|mut r| r.read_exact(&mut header).ok())
+        .is_some_and(|()| &header[257..262] == b"ustar");
+    if is_tar {
+        let reader = crate::layer::decompress(std::io::Cursor::new(bytes))
+            .map_err(|e| Report::msg(format!("reading the context archive: {e}")))?;
+        crate::layer::unpack(reader, dir.path(), crate::layer::UnpackMode::Merge).map_err(|e| {
+            Report::msg(format!(
+                "unpacking the context archive from standard input: {e}"
+            ))
+        })?;
+    } else {
+        std::fs::write(dir.path().join("Dockerfile"), &bytes)
+            .map_err(|e| Report::msg(format!("writing the Dockerfile from standard input: {e}")))?;
+    }
+    Ok(dir)
+}
+
 fn dedup(v: Vec<String>) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for x in v {
@@ -482,9 +528,4 @@ fn solve_report(e: &SolveError, name: &str, df: &Dockerfile) -> Report {
         r.hint = e.hint.clone();
     }
     r
-}
-
-/// Runs `rbuild bench`.
-pub fn bench(_root: &Path, _a: super::args::BenchArgs) -> Result<(), Report> {
-    Err(Report::msg("rbuild bench is not built yet"))
 }

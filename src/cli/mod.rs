@@ -4,6 +4,7 @@
 //! the message with its causes, an optional `hint:` line, and exit code 1.
 
 mod args;
+mod bench;
 mod build;
 mod flags;
 mod parse;
@@ -69,7 +70,7 @@ pub fn run(cli: Cli) -> Result<(), Report> {
         Command::Push(a) => registry_cmds::push(&root, a),
         Command::Login(a) => registry_cmds::login(a),
         Command::Logout(a) => registry_cmds::logout(a),
-        Command::Bench(a) => build::bench(&root, a),
+        Command::Bench(a) => bench::bench(&root, a),
         Command::Sandbox(a) => sandbox_cmd::sandbox(a),
     }
 }

@@ -5,12 +5,11 @@ use std::path::Path;
 
 use super::Report;
 use super::args::{LoginArgs, LogoutArgs, PullArgs, PushArgs, RegistryArgs};
-use crate::image::{Descriptor, Index, Platform, REF_NAME_ANNOTATION};
+use crate::image::{PULLED_FROM_ANNOTATION, Platform};
 use crate::registry::{
     Credentials, DOCKER_HUB, DockerConfig, Reference, RegistryClient, RegistryError,
     RegistryOptions, TransferEvent, TransferPhase, normalize_registry, parse_platform,
 };
-use crate::store::{Store, StoreError};
 
 /// Runs `rbuild pull`: prints the manifest digest.
 pub fn pull(root: &Path, a: PullArgs) -> Result<(), Report> {
@@ -20,12 +19,21 @@ pub fn pull(root: &Path, a: PullArgs) -> Result<(), Report> {
         None => Platform::host(),
     };
     let store = super::open_store(root)?;
+    // Held while blobs land in the store, so a concurrent prune waits for us.
+    let _guard = store.build_guard().map_err(Report::from)?;
     let client = RegistryClient::new(options(&a.registry));
     let progress = |e: &TransferEvent| print_event(e, "Pull complete", "Already exists");
     let image = client
         .pull(&store, &reference, &platform, &progress)
         .map_err(report)?;
-    tag_image(&store, &reference.familiar(), &image.manifest_descriptor).map_err(Report::from)?;
+    // Marked as pulled: builds re-resolve its tag against the registry.
+    let desc = image
+        .manifest_descriptor
+        .clone()
+        .with_annotation(PULLED_FROM_ANNOTATION, &reference.to_string());
+    store
+        .tag(&reference.familiar(), &desc)
+        .map_err(Report::from)?;
     println!("{}", image.manifest_descriptor.digest);
     Ok(())
 }
@@ -33,10 +41,13 @@ pub fn pull(root: &Path, a: PullArgs) -> Result<(), Report> {
 /// Runs `rbuild push`: prints the pushed manifest digest.
 pub fn push(root: &Path, a: PushArgs) -> Result<(), Report> {
     let store = super::open_store(root)?;
-    let desc = find_image(&store, &a.name)?.ok_or_else(|| {
-        Report::msg(format!("no image named {} in the store", a.name))
-            .with_hint("rbuild images lists the images; rbuild tag gives one another name")
-    })?;
+    let desc = store
+        .resolve(&a.name)
+        .map_err(Report::from)?
+        .ok_or_else(|| {
+            Report::msg(format!("no image named {} in the store", a.name))
+                .with_hint("rbuild images lists the images; rbuild tag gives one another name")
+        })?;
     let target =
         Reference::parse(a.reference.as_deref().unwrap_or(&a.name)).map_err(Report::from)?;
     let client = RegistryClient::new(options(&a.registry));
@@ -153,43 +164,4 @@ fn print_event(e: &TransferEvent, done: &str, skipped: &str) {
         TransferPhase::Start | TransferPhase::Progress => return,
     };
     eprintln!("{}: {what}", e.digest.short());
-}
-
-// The store's tag API (`Store::tag` / `Store::resolve`) is written in parallel on
-// another branch; these two stand-ins keep the same index.json contract (OCI layout,
-// `org.opencontainers.image.ref.name`, changed under locks/index.lock by atomic rename)
-// and should be replaced by it when the branches meet.
-
-/// Tags `desc` as `name` in the store's `index.json`.
-fn tag_image(store: &Store, name: &str, desc: &Descriptor) -> Result<(), StoreError> {
-    let path = store.root().join("index.json");
-    let io = |e| StoreError::io(&path, e);
-    let _lock = crate::fsutil::FileLock::exclusive(&store.lock_path("index.lock")).map_err(io)?;
-    let mut index = read_index(store)?;
-    index
-        .manifests
-        .retain(|d| d.annotation(REF_NAME_ANNOTATION) != Some(name));
-    let mut entry = Descriptor::new(&desc.media_type, desc.digest, desc.size);
-    entry.platform = desc.platform.clone();
-    index
-        .manifests
-        .push(entry.with_annotation(REF_NAME_ANNOTATION, name));
-    crate::fsutil::atomic_write(&path, &index.to_bytes()).map_err(io)
-}
-
-/// Finds the image tagged `name` (or a name meaning the same reference).
-fn find_image(store: &Store, name: &str) -> Result<Option<Descriptor>, Report> {
-    let want = Reference::parse(name).map_err(Report::from)?;
-    let index = read_index(store).map_err(Report::from)?;
-    Ok(index.manifests.into_iter().rev().find(|d| {
-        d.annotation(REF_NAME_ANNOTATION)
-            .and_then(|n| Reference::parse(n).ok())
-            .is_some_and(|r| r == want)
-    }))
-}
-
-fn read_index(store: &Store) -> Result<Index, StoreError> {
-    let path = store.root().join("index.json");
-    let bytes = std::fs::read(&path).map_err(|e| StoreError::io(&path, e))?;
-    serde_json::from_slice(&bytes).map_err(|source| StoreError::Json { path, source })
 }

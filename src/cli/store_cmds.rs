@@ -214,10 +214,13 @@ pub fn du(root: &Path) -> Result<(), Report> {
 
 /// The descriptor tagged `name`, or an error with a hint.
 fn require(store: &Store, name: &str) -> Result<Descriptor, Report> {
-    match store.resolve(name)? {
-        Some(d) => Ok(d),
-        None => Err(Report::msg(format!("No such image: {name}")).with_hint(IMAGES_HINT)),
-    }
+    let found = match store.resolve(name) {
+        Ok(Some(d)) => Some(d),
+        // Not a tag (or not even a valid name): an image ID or digest prefix?
+        Ok(None) | Err(StoreError::InvalidName { .. }) => store.resolve_id(name)?,
+        Err(e) => return Err(e.into()),
+    };
+    found.ok_or_else(|| Report::msg(format!("No such image: {name}")).with_hint(IMAGES_HINT))
 }
 
 /// Writes to stdout; a closed pipe (`rbuild images | head`) is not an error.

@@ -139,7 +139,7 @@ fn absent(e: &io::Error) -> bool {
 
 /// Converts a raw `stat` (field widths differ between architectures).
 #[allow(clippy::unnecessary_cast)]
-fn meta_from_stat(st: &Stat, target: Option<String>) -> Meta {
+pub fn meta_from_stat(st: &Stat, target: Option<String>) -> Meta {
     let mode = st.st_mode as u32;
     let kind = match mode & libc::S_IFMT {
         libc::S_IFREG => Kind::File,

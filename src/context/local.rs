@@ -29,6 +29,19 @@ use super::walk;
 use crate::digest::Digest;
 
 /// An open build context.
+///
+/// ```no_run
+/// use std::path::Path;
+/// use rbuild::context::{Context, SelectOptions};
+///
+/// let ctx = Context::open(Path::new("."), Some(Path::new("Dockerfile")), Some(Path::new("/store/contexts")))?;
+/// // COPY --exclude=*.md src/ /app/
+/// let opts = SelectOptions { excludes: vec!["*.md".into()], ..SelectOptions::default() };
+/// let sel = ctx.select(&["src/".to_string()], &opts)?;
+/// println!("cache key input: {}", sel.digest());
+/// ctx.save_statcache()?;
+/// # Ok::<(), rbuild::context::ContextError>(())
+/// ```
 pub struct Context {
     root: PathBuf,
     root_fd: File,
@@ -37,12 +50,12 @@ pub struct Context {
     statcache_file: Option<PathBuf>,
     index: Mutex<Option<Arc<Index>>>,
     cache: Mutex<Option<StatCache>>,
+    cache_outcome: Mutex<Option<LoadOutcome>>,
     counters: Counters,
 }
 
 #[derive(Default)]
 struct Counters {
-    walks: AtomicU64,
     entries_walked: AtomicU64,
     walk_ns: AtomicU64,
     files_hashed: AtomicU64,
@@ -72,6 +85,8 @@ pub struct ContextStats {
     pub statcache_loaded: u64,
     /// Time spent loading the stat cache.
     pub statcache_load_time: Duration,
+    /// How loading the stat cache went (`None`: not needed yet, or disabled).
+    pub statcache: Option<LoadOutcome>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -127,6 +142,7 @@ impl Context {
             ignore_file,
             index: Mutex::new(None),
             cache: Mutex::new(None),
+            cache_outcome: Mutex::new(None),
             counters: Counters::default(),
         })
     }
@@ -171,7 +187,6 @@ impl Context {
         }
         let start = Instant::now();
         let idx = Arc::new(walk::walk(&self.root, self.ignore.as_ref())?);
-        self.counters.walks.fetch_add(1, Relaxed);
         self.counters
             .entries_walked
             .store(idx.len() as u64, Relaxed);
@@ -193,7 +208,8 @@ impl Context {
         select(self, sources, opts)
     }
 
-    /// Writes the stat cache back if anything changed (new digests, files gone).
+    /// Writes the stat cache back if anything changed (new digests, files gone). Also
+    /// done, errors ignored, when the context is dropped.
     pub fn save_statcache(&self) -> Result<(), ContextError> {
         let Some(file) = &self.statcache_file else {
             return Ok(());
@@ -202,7 +218,10 @@ impl Context {
         let Some(cache) = slot.as_mut() else {
             return Ok(());
         };
-        if let Some(idx) = self.walked() {
+        // Drop records of files that are gone, unless every record was just used.
+        if let Some(idx) = self.walked()
+            && !cache.all_used()
+        {
             cache.retain(|p| idx.get(p).is_some_and(Meta::is_file));
         }
         if !cache.is_dirty() {
@@ -228,6 +247,7 @@ impl Context {
             statcache_hits: c.cache_hits.load(Relaxed),
             statcache_loaded: c.cache_loaded.load(Relaxed),
             statcache_load_time: Duration::from_nanos(c.cache_load_ns.load(Relaxed)),
+            statcache: *lock(&self.cache_outcome),
         }
     }
 
@@ -242,6 +262,7 @@ impl Context {
                     if let LoadOutcome::Loaded(n) = outcome {
                         self.counters.cache_loaded.store(n as u64, Relaxed);
                     }
+                    *lock(&self.cache_outcome) = Some(outcome);
                     cache
                 }
                 None => StatCache::default(),
@@ -261,6 +282,14 @@ impl Context {
 
     fn host_path_of(&self, path: &str) -> PathBuf {
         walk::host_path(&self.root, path)
+    }
+}
+
+impl Drop for Context {
+    /// Saves the stat cache if the caller did not: an unchanged rebuild depends on it.
+    /// Errors are ignored here; call [`Context::save_statcache`] to see them.
+    fn drop(&mut self) {
+        let _ = self.save_statcache();
     }
 }
 
@@ -330,12 +359,11 @@ impl Tree for Context {
     fn file_digests(&self, files: &[(&str, &Meta)]) -> Result<Vec<Digest>, ContextError> {
         let start = Instant::now();
         let mut out: Vec<Option<Digest>> = {
-            let cache = self.cache();
-            let cache = cache.as_ref();
-            files
-                .iter()
-                .map(|(p, m)| cache.and_then(|c| c.lookup(p, m)))
-                .collect()
+            let mut cache = self.cache();
+            match cache.as_mut() {
+                Some(c) => files.iter().map(|(p, m)| c.lookup(p, m)).collect(),
+                None => vec![None; files.len()],
+            }
         };
         let misses: Vec<usize> = (0..files.len()).filter(|&i| out[i].is_none()).collect();
         self.counters

@@ -83,8 +83,41 @@ pub fn is_within(path: &str, dir: &str) -> bool {
 /// directly by everything inside it (`a`, `a/b`, `a.txt`). The same order as
 /// [`crate::layer::sort_entries`].
 pub fn cmp_paths(a: &str, b: &str) -> Ordering {
-    let key = |c: u8| if c == b'/' { 0 } else { c };
-    a.bytes().map(key).cmp(b.bytes().map(key))
+    cmp_path_bytes(a.as_bytes(), b.as_bytes())
+}
+
+/// [`cmp_paths`] on raw bytes.
+pub fn cmp_path_bytes(a: &[u8], b: &[u8]) -> Ordering {
+    let common = common_prefix(a, b);
+    match (a.get(common), b.get(common)) {
+        (Some(&x), Some(&y)) => {
+            let key = |c: u8| if c == b'/' { 0 } else { c };
+            key(x).cmp(&key(y))
+        }
+        _ => a.len().cmp(&b.len()),
+    }
+}
+
+/// Length of the longest common prefix, eight bytes at a time (paths in one directory
+/// share long prefixes, and sorting and lookups compare them all the time).
+pub fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    let len = a.len().min(b.len());
+    let mut i = 0;
+    while i + 8 <= len {
+        let mut x = [0u8; 8];
+        let mut y = [0u8; 8];
+        x.copy_from_slice(&a[i..i + 8]);
+        y.copy_from_slice(&b[i..i + 8]);
+        let diff = u64::from_le_bytes(x) ^ u64::from_le_bytes(y);
+        if diff != 0 {
+            return i + (diff.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while i < len && a[i] == b[i] {
+        i += 1;
+    }
+    i
 }
 
 #[cfg(test)]
@@ -150,6 +183,18 @@ mod tests {
         let mut v = vec!["a.txt", "a/b", "a", "a-b", "a/b/c", "b"];
         v.sort_by(|x, y| cmp_paths(x, y));
         assert_eq!(v, ["a", "a/b", "a/b/c", "a-b", "a.txt", "b"]);
+    }
+
+    #[test]
+    fn common_prefix_at_every_offset() {
+        let a = b"0123456789abcdefghij/klmnop";
+        for cut in 0..a.len() {
+            let mut b = a.to_vec();
+            b[cut] ^= 1;
+            assert_eq!(common_prefix(a, &b), cut);
+            assert_eq!(common_prefix(a, &a[..cut]), cut);
+        }
+        assert_eq!(common_prefix(a, a), a.len());
     }
 
     #[test]

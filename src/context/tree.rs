@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use rayon::prelude::*;
 
 use super::error::ContextError;
-use super::hash::hash_reader;
+use super::hash::hash_up_to;
 use super::meta::Meta;
 use super::path::join;
 use crate::digest::Digest;
@@ -56,13 +56,14 @@ pub trait Tree: Sync {
         recurse(self, dir, "", visit)
     }
 
-    /// Content digests (sha256 of the bytes) of regular files, in the order given.
+    /// Content digests of regular files, in the order given: sha256 of the first
+    /// `meta.size` bytes, exactly what a layer records for the file.
     fn file_digests(&self, files: &[(&str, &Meta)]) -> Result<Vec<Digest>, ContextError> {
         files
             .par_iter()
-            .map(|(path, _)| {
+            .map(|(path, meta)| {
                 let mut r = self.open(path)?;
-                hash_reader(&mut r)
+                hash_up_to(&mut r, meta.size)
                     .map(|(d, _)| d)
                     .map_err(|e| ContextError::io(&self.display_path(path), e))
             })

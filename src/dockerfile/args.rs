@@ -38,9 +38,19 @@ pub(crate) fn node_from_line(
         return Err(ParseErrorKind::TooDeep);
     }
     let cmd = split_command(line, escape);
-    let a = parse_args(&cmd.keyword.to_lowercase(), &cmd.args, escape, depth)?;
+    // Keywords are matched in lower case (Unicode-aware, as Go's strings.ToLower).
+    let mut buf = [0u8; 16];
+    let lower: std::borrow::Cow<'_, str> = match cmd.keyword.len() {
+        n if n <= buf.len() && cmd.keyword.is_ascii() => {
+            buf[..n].copy_from_slice(cmd.keyword.as_bytes());
+            buf[..n].make_ascii_lowercase();
+            std::borrow::Cow::Borrowed(std::str::from_utf8(&buf[..n]).unwrap_or_default())
+        }
+        _ => std::borrow::Cow::Owned(cmd.keyword.to_lowercase()),
+    };
+    let a = parse_args(&lower, &cmd.args, escape, depth)?;
     Ok(Node {
-        keyword: cmd.keyword,
+        keyword: cmd.keyword.to_string(),
         flags: cmd.flags,
         args: a.args,
         child: a.child,
@@ -138,11 +148,13 @@ fn name_val(rest: &str, key: &'static str, escape: char) -> Result<Args, ParseEr
         return list(vec![name.to_string(), value.to_string(), String::new()]);
     }
     let mut out = Vec::with_capacity(words.len() * 3);
-    for word in words {
-        let Some((k, v)) = word.split_once('=') else {
+    for mut word in words {
+        let Some(eq) = word.find('=') else {
             return Err(ParseErrorKind::MissingEquals(word));
         };
-        out.extend([k.to_string(), v.to_string(), "=".to_string()]);
+        let value = word.split_off(eq + 1);
+        word.truncate(eq);
+        out.extend([word, value, "=".to_string()]);
     }
     list(out)
 }

@@ -88,6 +88,16 @@ impl Node {
         self.keyword.to_lowercase()
     }
 
+    /// True when the keyword is `lower` (a lower-case keyword), ignoring case as
+    /// BuildKit's `strings.ToLower` does.
+    pub fn is(&self, lower: &str) -> bool {
+        if self.keyword.is_ascii() {
+            self.keyword.eq_ignore_ascii_case(lower)
+        } else {
+            self.keyword.to_lowercase() == lower
+        }
+    }
+
     /// BuildKit's `nodeArgs`: the arguments, and for ONBUILD the wrapped instruction's
     /// keyword followed by its arguments.
     pub fn flat_args(&self) -> Vec<String> {

@@ -39,7 +39,9 @@ pub struct Diagnostic {
     pub file: String,
     /// The lines concerned (`start_line` 0: no line, e.g. an empty file).
     pub location: Location,
-    /// 1-based column of the first character pointed at, on the first line.
+    /// 1-based column of the first character pointed at, counted from the first non-blank
+    /// character of the first line (instructions are stored without their indentation);
+    /// 0: the whole line.
     pub column: usize,
     /// How many characters to underline (0: the rest of the line, blanks trimmed).
     pub width: usize,
@@ -79,7 +81,8 @@ impl Diagnostic {
         }
     }
 
-    /// Points at `width` characters from 1-based `column` of the first line.
+    /// Points at `width` characters from 1-based `column` of the first line (counted from
+    /// its first non-blank character).
     pub fn with_span(mut self, column: usize, width: usize) -> Diagnostic {
         self.column = column;
         self.width = width;
@@ -94,10 +97,8 @@ impl Diagnostic {
 
     /// The 1-based column the report points at, given the source.
     fn effective_column(&self, line: &str) -> usize {
-        if self.column > 0 {
-            return self.column;
-        }
-        line.chars().take_while(|c| c.is_whitespace()).count() + 1
+        let indent = line.chars().take_while(|c| c.is_whitespace()).count();
+        indent + self.column.max(1)
     }
 
     /// The report, with the lines taken from `source` (the whole Dockerfile text).
@@ -177,6 +178,15 @@ mod tests {
         assert_eq!(
             d.render(src),
             "error: unknown instruction: COPPY\n --> Dockerfile:3:1\n  |\n3 | COPPY . /app\n  | ^^^^^ did you mean COPY?\n"
+        );
+    }
+
+    #[test]
+    fn columns_count_from_the_indentation() {
+        let d = Diagnostic::error("f", loc(1, 1), "x").with_span(6, 3);
+        assert_eq!(
+            d.render("    COPY --x=1 a b\n"),
+            "error: x\n --> f:1:10\n  |\n1 |     COPY --x=1 a b\n  |          ^^^\n"
         );
     }
 

@@ -1,8 +1,6 @@
 //! The line machine: physical lines → logical lines (directives, comments, continuations,
 //! heredoc bodies) → nodes, following BuildKit's `parser.Parse` step by step.
 
-use std::borrow::Cow;
-
 use super::args::node_from_line;
 use super::ast::{Directive, Dockerfile, Node};
 use super::directives::DirectiveParser;
@@ -14,24 +12,47 @@ use crate::plan::{Location, Warning};
 /// BuildKit's scanner buffer: a physical line (with its newline) may not be longer.
 const MAX_LINE: usize = 64 * 1024;
 
-/// Physical lines of the input, each with its line ending.
+/// Physical lines of the (decoded) input, each with its line ending. A line that was
+/// longer than BuildKit's scanner buffer in the original bytes is an error when reached.
 struct Lines<'a> {
-    src: &'a [u8],
+    src: &'a str,
     pos: usize,
+    count: usize,
+    too_long: Option<usize>,
 }
 
-impl<'a> Iterator for Lines<'a> {
-    type Item = &'a [u8];
-
-    fn next(&mut self) -> Option<&'a [u8]> {
+impl<'a> Lines<'a> {
+    fn take(&mut self) -> Result<Option<&'a str>, ParseError> {
         if self.pos >= self.src.len() {
-            return None;
+            return Ok(None);
+        }
+        self.count += 1;
+        if self.too_long == Some(self.count) {
+            return Err(ParseError::new(ParseErrorKind::LineTooLong, self.count, 0));
         }
         let rest = &self.src[self.pos..];
-        let end = memchr::memchr(b'\n', rest).map_or(rest.len(), |i| i + 1);
+        let end = memchr::memchr(b'\n', rest.as_bytes()).map_or(rest.len(), |i| i + 1);
         self.pos += end;
-        Some(&rest[..end])
+        Ok(Some(&rest[..end]))
     }
+}
+
+/// The 1-based number of the first physical line longer than [`MAX_LINE`] bytes.
+fn first_long_line(src: &[u8]) -> Option<usize> {
+    if src.len() <= MAX_LINE {
+        return None;
+    }
+    let mut start = 0;
+    let mut n = 0;
+    while start < src.len() {
+        n += 1;
+        let end = memchr::memchr(b'\n', &src[start..]).map_or(src.len(), |i| start + i + 1);
+        if end - start > MAX_LINE {
+            return Some(n);
+        }
+        start = end;
+    }
+    None
 }
 
 /// The continuation rule of an escape character `e`: the line ends with `e` and optional
@@ -88,14 +109,20 @@ impl State {
     }
 }
 
-fn decode(bytes: &[u8]) -> Cow<'_, str> {
-    String::from_utf8_lossy(bytes)
-}
-
 /// Parses a Dockerfile (see the module docs of [`crate::dockerfile`]).
 pub fn parse(src: &[u8]) -> Result<Dockerfile, ParseError> {
     let src = src.strip_prefix(b"\xef\xbb\xbf").unwrap_or(src);
-    let mut lines = Lines { src, pos: 0 };
+    // Validation alone is much faster than the lossy decoder; it is only needed on error.
+    let text = match std::str::from_utf8(src) {
+        Ok(t) => std::borrow::Cow::Borrowed(t),
+        Err(_) => String::from_utf8_lossy(src),
+    };
+    let mut lines = Lines {
+        src: &text,
+        pos: 0,
+        count: 0,
+        too_long: first_long_line(src),
+    };
     let mut st = State {
         escape: '\\',
         directives: DirectiveParser::new("#", 0),
@@ -107,12 +134,8 @@ pub fn parse(src: &[u8]) -> Result<Dockerfile, ParseError> {
     let mut current = 0usize;
     let err = |kind, start, end| ParseError::new(kind, start, end);
 
-    while let Some(raw) = lines.next() {
-        if raw.len() > MAX_LINE {
-            return Err(err(ParseErrorKind::LineTooLong, current + 1, 0));
-        }
-        let raw = decode(raw);
-        if is_comment(&raw) {
+    while let Some(raw) = lines.take()? {
+        if is_comment(raw) {
             // Upstream drops the first byte, whatever it is, before trimming.
             let text = raw
                 .chars()
@@ -125,7 +148,7 @@ pub fn parse(src: &[u8]) -> Result<Dockerfile, ParseError> {
                 comments.push(text.to_string());
             }
         }
-        let (line, is_directive) = st.process(&raw, true).map_err(|k| err(k, current + 1, 0))?;
+        let (line, is_directive) = st.process(raw, true).map_err(|k| err(k, current + 1, 0))?;
         if is_directive {
             comments.pop();
         }
@@ -135,19 +158,13 @@ pub fn parse(src: &[u8]) -> Result<Dockerfile, ParseError> {
         if at_end && first.is_empty() {
             continue;
         }
-        let mut logical = first.to_string();
+        let mut logical = std::borrow::Cow::Borrowed(first);
         let mut empty_continuation = false;
         while !at_end {
-            let Some(raw) = lines.next() else { break };
-            if raw.len() > MAX_LINE {
-                return Err(err(ParseErrorKind::LineTooLong, current + 1, 0));
-            }
-            let raw = decode(raw);
-            let (line, _) = st
-                .process(&raw, false)
-                .map_err(|k| err(k, current + 1, 0))?;
+            let Some(raw) = lines.take()? else { break };
+            let (line, _) = st.process(raw, false).map_err(|k| err(k, current + 1, 0))?;
             current += 1;
-            if is_comment(&raw) {
+            if is_comment(raw) {
                 continue;
             }
             if line.trim_start_matches(is_space).is_empty() {
@@ -155,7 +172,7 @@ pub fn parse(src: &[u8]) -> Result<Dockerfile, ParseError> {
                 continue;
             }
             let (part, end) = trim_continuation(line, st.escape);
-            logical.push_str(part);
+            logical.to_mut().push_str(part);
             at_end = end;
         }
         if empty_continuation {
@@ -173,13 +190,9 @@ pub fn parse(src: &[u8]) -> Result<Dockerfile, ParseError> {
             let docs = heredocs_from_line(&logical).map_err(|e| err(e.into(), start, current))?;
             for mut doc in docs {
                 let mut terminated = false;
-                for raw in lines.by_ref() {
-                    if raw.len() > MAX_LINE {
-                        return Err(err(ParseErrorKind::LineTooLong, current + 1, 0));
-                    }
+                while let Some(raw) = lines.take()? {
                     current += 1;
-                    let raw = decode(raw);
-                    let mut candidate = trim_newline(&raw);
+                    let mut candidate = trim_newline(raw);
                     if doc.chomp {
                         candidate = candidate.trim_start_matches('\t');
                     }
@@ -187,7 +200,7 @@ pub fn parse(src: &[u8]) -> Result<Dockerfile, ParseError> {
                         terminated = true;
                         break;
                     }
-                    doc.content.push_str(&raw);
+                    doc.content.push_str(raw);
                 }
                 if !terminated {
                     return Err(err(ParseErrorKind::UnterminatedHeredoc, start, current));
@@ -218,15 +231,15 @@ pub fn parse(src: &[u8]) -> Result<Dockerfile, ParseError> {
         instructions,
         warnings,
         location,
-        source: String::from_utf8_lossy(src).into_owned(),
+        source: text.into_owned(),
     })
 }
 
 /// Heredocs are read for RUN, COPY and ADD (also under ONBUILD) in shell form.
 fn can_contain_heredoc(node: &Node) -> bool {
-    let node = match (&node.child, node.command().as_str()) {
-        (Some(child), "onbuild") => child,
+    let node = match &node.child {
+        Some(child) if node.is("onbuild") => child,
         _ => node,
     };
-    matches!(node.command().as_str(), "run" | "copy" | "add") && !node.json
+    (node.is("run") || node.is("copy") || node.is("add")) && !node.json
 }

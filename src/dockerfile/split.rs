@@ -1,6 +1,8 @@
 //! Splitting a logical line into keyword, flags and argument text, and the word splitter
 //! used by ARG, ENV and LABEL. Both keep BuildKit's quirks (see `grammar/dockerfile.ebnf`).
 
+use std::borrow::Cow;
+
 use super::unicode::{is_space, is_space_byte};
 
 /// BuildKit's `reWhitespace`: `[\t\v\f\r ]`.
@@ -37,30 +39,34 @@ pub(crate) fn split_ws2(s: &str) -> (&str, Option<&str>) {
 
 /// A logical line taken apart: keyword, flags and the text after them.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct CommandLine {
-    pub keyword: String,
+pub(crate) struct CommandLine<'a> {
+    pub keyword: &'a str,
     pub flags: Vec<String>,
-    pub args: String,
+    pub args: Cow<'a, str>,
 }
 
 /// BuildKit's `splitCommand`.
-pub(crate) fn split_command(line: &str, escape: char) -> CommandLine {
+pub(crate) fn split_command(line: &str, escape: char) -> CommandLine<'_> {
     let (keyword, rest) = split_ws2(line.trim());
     let (args, flags) = match rest {
         Some(rest) => extract_flags(rest, escape),
-        None => (String::new(), Vec::new()),
+        None => (Cow::Borrowed(""), Vec::new()),
+    };
+    let args = match args {
+        Cow::Borrowed(a) => Cow::Borrowed(a.trim()),
+        Cow::Owned(a) => Cow::Owned(a.trim().to_string()),
     };
     CommandLine {
-        keyword: keyword.to_string(),
+        keyword,
         flags,
-        args: args.trim().to_string(),
+        args,
     }
 }
 
 /// Reads `--flag` words from the start of `line` and returns the rest and the flags
 /// (`extractBuilderFlags`). Like upstream it works byte by byte: a non-ASCII byte becomes
 /// the Latin-1 character of the same value, and 0x85/0xA0 count as blanks.
-fn extract_flags(line: &str, escape: char) -> (String, Vec<String>) {
+fn extract_flags(line: &str, escape: char) -> (Cow<'_, str>, Vec<String>) {
     #[derive(PartialEq)]
     enum Phase {
         Spaces,
@@ -69,7 +75,11 @@ fn extract_flags(line: &str, escape: char) -> (String, Vec<String>) {
     }
     let bytes = line.as_bytes();
     let esc = u8::try_from(u32::from(escape)).unwrap_or(b'\\');
-    let rest = |pos: usize| String::from_utf8_lossy(&bytes[pos..]).into_owned();
+    // Upstream slices bytes; a cut inside a character is replaced like invalid UTF-8.
+    let rest = |pos: usize| match line.get(pos..) {
+        Some(r) => Cow::Borrowed(r),
+        None => String::from_utf8_lossy(&bytes[pos..]),
+    };
     let mut words = Vec::new();
     let mut phase = Phase::Spaces;
     let mut word = String::new();
@@ -149,7 +159,7 @@ fn extract_flags(line: &str, escape: char) -> (String, Vec<String>) {
         word.push(char::from(ch));
         pos += 1;
     }
-    (String::new(), words)
+    (Cow::Borrowed(""), words)
 }
 
 /// BuildKit's `parseWords`: splits on blanks outside quotes and keeps quote and escape
@@ -252,20 +262,20 @@ mod tests {
         assert_eq!(c.args, "--b c");
         let c = split_command("CMD --doit -- [ ]", '\\');
         assert_eq!(
-            (c.flags.as_slice(), c.args.as_str()),
+            (c.flags.as_slice(), c.args.as_ref()),
             (&["--doit".to_string()][..], "[ ]")
         );
         let c = split_command("RUN --a", '\\');
         assert_eq!(
-            (c.flags.as_slice(), c.args.as_str()),
+            (c.flags.as_slice(), c.args.as_ref()),
             (&["--a".to_string()][..], "")
         );
         let c = split_command("RUN --a=''", '\\');
         assert_eq!(c.flags, ["--a="]);
         let c = split_command("RUN -x --a", '\\');
-        assert_eq!((c.flags.len(), c.args.as_str()), (0, "-x --a"));
+        assert_eq!((c.flags.len(), c.args.as_ref()), (0, "-x --a"));
         let c = split_command("FROM", '\\');
-        assert_eq!((c.keyword.as_str(), c.args.as_str()), ("FROM", ""));
+        assert_eq!((c.keyword, c.args.as_ref()), ("FROM", ""));
     }
 
     #[test]
@@ -275,7 +285,7 @@ mod tests {
         // 0xA0 is a blank to upstream's byte-wise splitter: "à" is C3 A0.
         let c = split_command("COPY --x=à b", '\\');
         assert_eq!(
-            (c.flags.as_slice(), c.args.as_str()),
+            (c.flags.as_slice(), c.args.as_ref()),
             (&["--x=\u{c3}".to_string()][..], "b")
         );
     }

@@ -367,3 +367,14 @@ fn json_ast_serializes() {
     assert_eq!(v["instructions"][1]["location"]["start_line"], 2);
     assert_eq!(v["escape"], "\\");
 }
+
+#[test]
+fn keywords_are_lower_cased_like_go() {
+    // U+212A KELVIN SIGN lower-cases to `k`, as in Go's strings.ToLower.
+    let df = ok("FROM a\nHEALTHCHEC\u{212A} NONE\nrUn x\n");
+    assert_eq!(df.instructions[1].args, ["NONE"]);
+    assert_eq!(
+        dump(&df),
+        "(from \"a\")\n(healthcheck \"NONE\")\n(run \"x\")\n"
+    );
+}

@@ -44,7 +44,7 @@ pub use error::LayerError;
 pub use path::clean_tar_path;
 pub use pgzip::ParallelGzip;
 pub use read::{Codec, LayerReader, decoder, decompress, open_layer};
-pub use snapshot::{SnapshotError, Snapshots};
+pub use snapshot::{MAX_DELTA_DEPTH, SnapshotError, Snapshots};
 pub use snapshot_copy::{CopyError, copy_merged, copy_xattrs};
 pub use snapshot_view::{
     DirView, Found, LowerView, ResolveError, Resolved, is_opaque, is_whiteout,

@@ -18,6 +18,16 @@
 //! the same layer serialise on a lock file; if one still loses the rename it uses the
 //! winner's.
 //!
+//! # Delta snapshots
+//!
+//! A snapshot may hold only what its layer changed relative to another layer's snapshot
+//! (its base): `snapshots/<diff-id>.base` names the base, and the layer's content is the
+//! overlay of the snapshot on its base ([`Snapshots::chain`] lists the directories, top
+//! first). The solver makes one when a COPY layer is rewritten with few changes, so a
+//! one-file change creates one file, not the whole tree. The marker is written before the
+//! directory is published, so a visible delta always names its base; prune keeps a base
+//! alive as long as a live snapshot builds on it.
+//!
 //! Snapshots are derived data (each is re-made from its verified blob), so their file
 //! data is not flushed before the rename, as containerd's and BuildKit's snapshotters
 //! do not: a `syncfs` per layer cost seconds on a busy machine, on every cold build.
@@ -80,6 +90,9 @@ fn ioerr(path: &Path) -> impl FnOnce(io::Error) -> SnapshotError + '_ {
     }
 }
 
+/// The longest chain of delta snapshots (overlay takes every one as a lower dir).
+pub const MAX_DELTA_DEPTH: usize = 8;
+
 /// The store's snapshot directory.
 #[derive(Debug, Clone)]
 pub struct Snapshots {
@@ -106,6 +119,63 @@ impl Snapshots {
     /// True when the snapshot of `diff_id` exists.
     pub fn contains(&self, diff_id: &Digest) -> bool {
         self.path(diff_id).is_dir()
+    }
+
+    /// Where a delta snapshot names its base.
+    fn base_marker(&self, diff_id: &Digest) -> PathBuf {
+        self.dir.join(format!("{}.base", diff_id.hex()))
+    }
+
+    /// The base of a delta snapshot, `None` for a complete one.
+    pub fn base_of(&self, diff_id: &Digest) -> Option<Digest> {
+        let text = std::fs::read_to_string(self.base_marker(diff_id)).ok()?;
+        Digest::from_hex(text.trim()).ok()
+    }
+
+    /// The directories that make up the existing snapshot of `diff_id`, top first: itself,
+    /// then its bases. `None` when it (or a base) is missing.
+    pub fn chain(&self, diff_id: &Digest) -> Option<Vec<PathBuf>> {
+        let mut out = Vec::new();
+        let mut cur = *diff_id;
+        for _ in 0..=MAX_DELTA_DEPTH {
+            if !self.contains(&cur) {
+                return None;
+            }
+            out.push(self.path(&cur));
+            match self.base_of(&cur) {
+                Some(base) => cur = base,
+                None => return Some(out),
+            }
+        }
+        None
+    }
+
+    /// How many snapshots a delta on top of `diff_id` would stack (1 + its chain).
+    pub fn depth(&self, diff_id: &Digest) -> usize {
+        self.chain(diff_id).map_or(usize::MAX, |c| c.len())
+    }
+
+    /// Publishes `dir` as the snapshot of `diff_id`, holding only its differences from the
+    /// existing snapshot of `base`. Kept as is when a snapshot of `diff_id` exists.
+    pub fn adopt_delta(
+        &self,
+        diff_id: &Digest,
+        dir: &Path,
+        base: &Digest,
+    ) -> Result<PathBuf, SnapshotError> {
+        let dest = self.path(diff_id);
+        let lock_path = self.locks.join(format!("snapshot-{}.lock", diff_id.hex()));
+        let _lock = FileLock::exclusive(&lock_path).map_err(ioerr(&lock_path))?;
+        if !dest.is_dir() {
+            let marker = self.base_marker(diff_id);
+            fsutil::atomic_write(&marker, base.hex().as_bytes()).map_err(ioerr(&marker))?;
+            set_mode_755(dir)?;
+            publish(dir, &dest)?;
+        }
+        if dir.exists() {
+            std::fs::remove_dir_all(dir).map_err(ioerr(dir))?;
+        }
+        Ok(dest)
     }
 
     /// Returns the snapshot of layer `diff_id`, unpacking the uncompressed tar that
@@ -154,6 +224,7 @@ impl Snapshots {
                 actual,
             });
         }
+        self.drop_marker(diff_id)?;
         publish(staging.path(), &dest)?;
         if !staging.path().exists() {
             // Renamed into place: nothing left for the TempDir to delete.
@@ -170,12 +241,41 @@ impl Snapshots {
         std::fs::create_dir_all(&self.dir).map_err(ioerr(&self.dir))?;
         if !dest.is_dir() {
             set_mode_755(dir)?;
+            self.drop_marker(diff_id)?;
             publish(dir, &dest)?;
         }
         if dir.exists() {
             std::fs::remove_dir_all(dir).map_err(ioerr(dir))?;
         }
         Ok(dest)
+    }
+
+    /// A complete snapshot must not carry a base marker (a crash may have left one).
+    fn drop_marker(&self, diff_id: &Digest) -> Result<(), SnapshotError> {
+        let marker = self.base_marker(diff_id);
+        match std::fs::remove_file(&marker) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(ioerr(&marker)(e)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Removes the snapshot of `diff_id` (a delta whose base is gone): it is re-made from
+    /// its blob when next needed.
+    pub fn discard(&self, diff_id: &Digest) -> Result<(), SnapshotError> {
+        let lock_path = self.locks.join(format!("snapshot-{}.lock", diff_id.hex()));
+        let _lock = FileLock::exclusive(&lock_path).map_err(ioerr(&lock_path))?;
+        let dest = self.path(diff_id);
+        if dest.is_dir() {
+            // Out of sight first, then deleted.
+            let gone = self.tmp.join(format!(
+                "discarded-{}-{}",
+                diff_id.short(),
+                std::process::id()
+            ));
+            std::fs::rename(&dest, &gone).map_err(ioerr(&dest))?;
+            std::fs::remove_dir_all(&gone).map_err(ioerr(&gone))?;
+        }
+        self.drop_marker(diff_id)
     }
 }
 

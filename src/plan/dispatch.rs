@@ -10,138 +10,12 @@ use super::instruction::{
     Command as Cmd, CopyFrom, CopySource, CopyStep, Heredoc, Instruction, MountFrom, NetworkMode,
     RunStep,
 };
+use super::state::{PROXY_ARGS, StageState, config_env_set, env_set};
 use super::typed::{Command, Op, Source};
+use super::values::{check_chmod, copy_source, resolve_dest, valid_signal, workdir};
 use super::{Location, Step};
 use crate::dockerfile::shell::{Expansion, Lexer};
-use crate::image::{ContainerConfig, Healthcheck, ImageConfig, Platform};
-
-/// Docker's default PATH for Linux images.
-pub(crate) const DEFAULT_PATH: &str =
-    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
-/// The predefined proxy args: usable without ARG, kept out of history and cache keys.
-pub(crate) const PROXY_ARGS: &[&str] = &[
-    "HTTP_PROXY",
-    "http_proxy",
-    "HTTPS_PROXY",
-    "https_proxy",
-    "FTP_PROXY",
-    "ftp_proxy",
-    "NO_PROXY",
-    "no_proxy",
-    "ALL_PROXY",
-    "all_proxy",
-];
-
-/// A stage being planned (BuildKit's `dispatchState`).
-#[derive(Debug, Clone)]
-pub(crate) struct StageState {
-    pub config: ContainerConfig,
-    pub author: Option<String>,
-    pub platform: Platform,
-    /// The build-time environment: base image env, ENV and ARG values, in order.
-    pub env: Vec<(String, String)>,
-    /// Keys whose value in `env` was last set by an ARG.
-    pub arg_keys: BTreeSet<String>,
-    /// ARGs declared in scope (this stage and the stages it is built on).
-    pub declared: Vec<String>,
-    /// CMD given in this stage (so ENTRYPOINT keeps it).
-    pub cmd_set: bool,
-}
-
-fn env_set(list: &mut Vec<(String, String)>, k: &str, v: &str) {
-    match list.iter_mut().find(|(key, _)| key == k) {
-        Some(slot) => slot.1 = v.to_string(),
-        None => list.push((k.to_string(), v.to_string())),
-    }
-}
-
-fn config_env_set(c: &mut ContainerConfig, k: &str, v: &str) {
-    let env = c.env.get_or_insert_with(Vec::new);
-    let entry = format!("{k}={v}");
-    match env
-        .iter_mut()
-        .find(|kv| kv.split_once('=').map_or(kv.as_str(), |(key, _)| key) == k)
-    {
-        Some(slot) => *slot = entry,
-        None => env.push(entry),
-    }
-}
-
-impl StageState {
-    /// A stage from an image config (or scratch, with an empty one).
-    pub(crate) fn from_image(base: &ImageConfig, platform: Platform) -> StageState {
-        let mut config = base.config.clone();
-        let has_path = config
-            .env
-            .iter()
-            .flatten()
-            .any(|kv| kv.split_once('=').map_or(kv.as_str(), |(k, _)| k) == "PATH");
-        if !has_path && platform.os != "windows" {
-            config
-                .env
-                .get_or_insert_with(Vec::new)
-                .push(format!("PATH={DEFAULT_PATH}"));
-        }
-        let env = config
-            .env
-            .iter()
-            .flatten()
-            .map(|kv| match kv.split_once('=') {
-                Some((k, v)) => (k.to_string(), v.to_string()),
-                None => (kv.clone(), String::new()),
-            })
-            .collect();
-        StageState {
-            config,
-            author: base.author.clone(),
-            platform,
-            env,
-            arg_keys: BTreeSet::new(),
-            declared: Vec::new(),
-            cmd_set: false,
-        }
-    }
-
-    /// A stage built on an earlier stage: its config (without ONBUILD triggers), build env
-    /// and declared ARGs carry over.
-    pub(crate) fn from_stage(parent: &StageState) -> StageState {
-        let mut s = parent.clone();
-        s.config.on_build = None;
-        s.cmd_set = false;
-        s
-    }
-
-    /// The working directory RUN and relative paths use.
-    pub(crate) fn workdir(&self) -> &str {
-        self.config
-            .working_dir
-            .as_deref()
-            .filter(|w| !w.is_empty())
-            .unwrap_or("/")
-    }
-
-    /// The shell that wraps shell forms.
-    pub(crate) fn shell(&self) -> Vec<String> {
-        match &self.config.shell {
-            Some(s) if !s.is_empty() => s.clone(),
-            _ => vec!["/bin/sh".to_string(), "-c".to_string()],
-        }
-    }
-
-    /// The final image config of the stage.
-    pub(crate) fn image_config(&self) -> ImageConfig {
-        ImageConfig {
-            author: self.author.clone(),
-            architecture: self.platform.architecture.clone(),
-            os: self.platform.os.clone(),
-            variant: self.platform.variant.clone(),
-            os_version: self.platform.os_version.clone(),
-            config: self.config.clone(),
-            ..ImageConfig::default()
-        }
-    }
-}
+use crate::image::Healthcheck;
 
 /// Resolves `--from` / `from=` values for the stage being planned.
 pub(crate) trait StageLookup {
@@ -209,60 +83,6 @@ fn with_shell(state: &StageState, args: &[String]) -> Vec<String> {
     let mut v = state.shell();
     v.push(args.join(" "));
     v
-}
-
-fn copy_source(src: &str, is_add: bool) -> CopySource {
-    if is_add {
-        let lower = src.to_lowercase();
-        let http = lower.starts_with("http://") || lower.starts_with("https://");
-        let git = lower.starts_with("git@")
-            || lower.starts_with("git://")
-            || (http && (lower.ends_with(".git") || lower.contains(".git#")));
-        if git {
-            return CopySource::Git(src.to_string());
-        }
-        if http {
-            return CopySource::Url(src.to_string());
-        }
-    }
-    CopySource::Path(src.to_string())
-}
-
-/// WORKDIR: an absolute path as written, a relative one joined to the current one.
-fn workdir(current: &str, new: &str) -> String {
-    if new.is_empty() {
-        return current.to_string();
-    }
-    if new.starts_with('/') {
-        return new.to_string();
-    }
-    super::mount::clean_path(&format!("{current}/{new}"))
-}
-
-/// moby's `signal.ParseSignal`: a positive number or a known name, `SIG` optional.
-fn valid_signal(s: &str) -> bool {
-    if let Ok(n) = s.parse::<i64>() {
-        return n > 0 && n < 256;
-    }
-    const NAMES: &[&str] = &[
-        "ABRT", "ALRM", "BUS", "CHLD", "CLD", "CONT", "FPE", "HUP", "ILL", "INT", "IO", "IOT",
-        "KILL", "PIPE", "POLL", "PROF", "PWR", "QUIT", "SEGV", "STKFLT", "STOP", "SYS", "TERM",
-        "TRAP", "TSTP", "TTIN", "TTOU", "UNUSED", "URG", "USR1", "USR2", "VTALRM", "WINCH", "XCPU",
-        "XFSZ",
-    ];
-    let upper = s.to_uppercase();
-    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
-    if NAMES.contains(&name) {
-        return true;
-    }
-    // RTMIN, RTMIN+n, RTMAX-n
-    name == "RTMIN"
-        || name == "RTMAX"
-        || name
-            .strip_prefix("RTMIN+")
-            .or_else(|| name.strip_prefix("RTMAX-"))
-            .and_then(|n| n.parse::<u8>().ok())
-            .is_some_and(|n| (1..=15).contains(&n))
 }
 
 fn heredoc(h: &crate::dockerfile::Heredoc, content: String) -> Heredoc {
@@ -545,7 +365,8 @@ pub(crate) fn dispatch(
                     }
                 });
             }
-            let dest = x.word(&c.dest)?;
+            let dest_written = x.word(&c.dest)?;
+            let dest = resolve_dest(state.workdir(), &dest_written);
             let chown = x.opt(&c.chown)?.filter(|s| !s.is_empty());
             let chmod = x.opt(&c.chmod)?.filter(|s| !s.is_empty());
             let checksum = x.opt(&c.checksum)?.filter(|s| !s.is_empty());
@@ -571,6 +392,7 @@ pub(crate) fn dispatch(
                     is_add: c.is_add,
                     sources,
                     dest,
+                    dest_written,
                     from,
                     chown,
                     chmod,
@@ -644,74 +466,4 @@ fn expand_mount(x: &mut Expander, spec: &str) -> Result<String, PlanError> {
         }
     }
     Ok(out.join(","))
-}
-
-/// `--chmod`: octal (`755`, `0644`) or symbolic (`u=rwx,g+x`), as BuildKit accepts.
-fn check_chmod(mode: &str) -> Result<(), String> {
-    if !mode.is_empty() && mode.chars().all(|c| c.is_ascii_digit()) {
-        return match u32::from_str_radix(mode, 8) {
-            Ok(m) if m <= 0o7777 => Ok(()),
-            _ => Err(format!("invalid chmod parameter: {mode}")),
-        };
-    }
-    let clause_ok = |clause: &str| {
-        let who_end = clause
-            .find(|c: char| !"ugoa".contains(c))
-            .unwrap_or(clause.len());
-        let rest = &clause[who_end..];
-        if rest.is_empty() {
-            return false;
-        }
-        let mut chars = rest.chars().peekable();
-        let mut ops = 0;
-        while let Some(op) = chars.next() {
-            if !"+-=".contains(op) {
-                return false;
-            }
-            ops += 1;
-            while let Some(c) = chars.peek() {
-                if "rwxXstugo".contains(*c) {
-                    chars.next();
-                } else {
-                    break;
-                }
-            }
-        }
-        ops > 0
-    };
-    if !mode.is_empty() && mode.split(',').all(clause_ok) {
-        Ok(())
-    } else {
-        Err(format!("invalid chmod parameter: {mode}"))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn workdir_rules() {
-        assert_eq!(workdir("/", "app"), "/app");
-        assert_eq!(workdir("/app", "src/../lib"), "/app/lib");
-        assert_eq!(workdir("/app", "/srv/"), "/srv/");
-        assert_eq!(workdir("/app", ""), "/app");
-        assert_eq!(workdir("/a", ".."), "/");
-    }
-
-    #[test]
-    fn signals_and_chmod() {
-        for s in ["SIGTERM", "term", "9", "SIGRTMIN+3", "KILL"] {
-            assert!(valid_signal(s), "{s}");
-        }
-        for s in ["SIGFOO", "0", "-1", "", "RTMIN+20"] {
-            assert!(!valid_signal(s), "{s}");
-        }
-        for m in ["755", "0644", "u=rwx,g=rx,o=", "a+x", "go-w", "u+s"] {
-            assert!(check_chmod(m).is_ok(), "{m}");
-        }
-        for m in ["999", "abc", "u", "u=q", "", "77777"] {
-            assert!(check_chmod(m).is_err(), "{m}");
-        }
-    }
 }

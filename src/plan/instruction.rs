@@ -58,6 +58,8 @@ pub struct CopyStep {
     pub sources: Vec<CopySource>,
     /// Destination, expanded (relative ones resolve against WORKDIR).
     pub dest: String,
+    /// Destination as written after expansion, before WORKDIR resolution (history text).
+    pub dest_written: String,
     /// `--from`.
     pub from: CopyFrom,
     /// `--chown=user[:group]`.

@@ -19,8 +19,10 @@ mod instruction;
 mod mount;
 pub mod platform;
 mod stages;
+mod state;
 mod suggest;
 mod typed;
+mod values;
 
 use std::collections::BTreeMap;
 

@@ -3,9 +3,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::dispatch::{Ctx, PROXY_ARGS, StageLookup, StageState, dispatch};
+use super::dispatch::{Ctx, StageLookup, dispatch};
 use super::error::{PlanError, PlanErrorKind};
 use super::instruction::{CopyFrom, Instruction, MountFrom};
+use super::state::{PROXY_ARGS, StageState};
 use super::typed::{self, Command, From, Line, Op};
 use super::{Base, BaseResolver, BuildGraph, Location, PlanOptions, Stage, Warning, platform};
 use crate::dockerfile::Dockerfile;

@@ -9,20 +9,8 @@ use crate::digest::Digest;
 /// How often progress events are sent for one blob, at most.
 const INTERVAL: Duration = Duration::from_millis(100);
 
-/// What happened to a blob.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TransferPhase {
-    /// The transfer began.
-    Start,
-    /// More bytes moved (`done` of `total`).
-    Progress,
-    /// The transfer finished and the bytes were verified.
-    Done,
-    /// Nothing to move: the destination already has the blob.
-    Skipped,
-    /// The registry linked the blob from another repository (no bytes moved).
-    Mounted,
-}
+/// What happened to a blob (the build progress's own type).
+pub use crate::progress::TransferPhase;
 
 /// One progress report for one blob.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -7,15 +7,15 @@
 //! locally is never looked up remotely; a missing one is pulled.
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use crate::image::{ImageConfig, PULLED_FROM_ANNOTATION, Platform};
 use crate::plan::BaseResolver;
-use crate::progress::{Event, Sink, StepInfo, TransferPhase};
+use crate::progress::{Event, Sink, StepInfo};
 use crate::registry::{Reference, RegistryClient, TransferEvent};
+use crate::store::import::parse_layout_ref;
 use crate::store::{Image, Store};
 
 /// When to ask a registry about a FROM image.
@@ -109,16 +109,14 @@ impl ImageSource {
         reference: &str,
         platform: &Platform,
     ) -> Result<ResolvedImage, String> {
-        let desc = if let Some(rest) = reference.strip_prefix("oci-layout://") {
-            let (path, tag) = split_path_tag(rest);
-            self.store
-                .import_oci_layout_for(Path::new(path), tag, platform)
-                .map_err(|e| e.to_string())?
-        } else if let Some(rest) = reference.strip_prefix("oci-archive://") {
-            let (path, tag) = split_path_tag(rest);
-            self.store
-                .import_oci_archive_for(Path::new(path), tag, platform)
-                .map_err(|e| e.to_string())?
+        let desc = if let Some(r) = parse_layout_ref(reference) {
+            let tag = r.tag.as_deref();
+            if r.archive {
+                self.store.import_oci_archive_for(&r.path, tag, platform)
+            } else {
+                self.store.import_oci_layout_for(&r.path, tag, platform)
+            }
+            .map_err(|e| e.to_string())?
         } else {
             self.resolve_name(reference, platform)?
         };
@@ -215,13 +213,7 @@ impl ImageSource {
         }
         let sink = self.sink.clone();
         let progress = move |ev: &TransferEvent| {
-            let phase = match ev.phase {
-                crate::registry::TransferPhase::Start => TransferPhase::Start,
-                crate::registry::TransferPhase::Progress => TransferPhase::Progress,
-                crate::registry::TransferPhase::Done => TransferPhase::Done,
-                crate::registry::TransferPhase::Skipped => TransferPhase::Skipped,
-                crate::registry::TransferPhase::Mounted => TransferPhase::Mounted,
-            };
+            let phase = ev.phase;
             sink.emit(&Event::Transfer {
                 id,
                 digest: ev.digest.to_string(),
@@ -258,25 +250,5 @@ impl BaseResolver for ImageSource {
     fn resolve(&self, reference: &str, platform: &Platform) -> Result<ImageConfig, String> {
         self.get(reference, platform)
             .map(|r| r.image.config.clone())
-    }
-}
-
-/// Splits `/path/to/x:tag` into the path and the tag (a `:` after the last `/`).
-fn split_path_tag(rest: &str) -> (&str, Option<&str>) {
-    match rest.rfind(':') {
-        Some(i) if !rest[i..].contains('/') => (&rest[..i], Some(&rest[i + 1..])),
-        _ => (rest, None),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn layout_references() {
-        assert_eq!(split_path_tag("/a/b:v1"), ("/a/b", Some("v1")));
-        assert_eq!(split_path_tag("/a/b"), ("/a/b", None));
-        assert_eq!(split_path_tag("/a:b/c"), ("/a:b/c", None));
     }
 }

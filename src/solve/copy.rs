@@ -20,8 +20,9 @@ use super::key::KeyInputs;
 use super::stage::{Produced, StageState, StepCtx, layer_step};
 use super::tree::ViewTree;
 use super::usermap::chown_ids;
-use super::{Solver, explain, history};
-use crate::context::{Kind, Meta, SelectOptions, Selection, has_wildcards};
+use super::{Solver, delta, explain, history};
+use crate::context::{Kind, Meta, SelectOptions, Selection, Tree, has_wildcards};
+use crate::digest::Digest;
 use crate::layer::view::{LayerView, ViewError};
 use crate::layer::{Entry, EntryKind, UnpackMode, decompress, sort_entries, unpack, write_layer};
 use crate::plan::{CopyFrom, CopySource, CopyStep, Heredoc};
@@ -99,41 +100,47 @@ pub(crate) fn copy_step(
     let history_text = history::created_by(ctx.step, None)
         .map(|(t, _)| t)
         .unwrap_or_default();
-    layer_step(ctx, state, &inputs, history_text, |state| {
-        let selection = match (&c.from, context_selection) {
-            (CopyFrom::Context, sel) => sel,
-            (CopyFrom::Stage(i), _) => {
+    let record_listing = || {
+        if let Some(sel) = &context_selection {
+            explain::write_listing(s.store, &sel.digest().to_string(), &listing(sel));
+        }
+    };
+    layer_step(ctx, state, &inputs, history_text, record_listing, |state| {
+        // For --from, the source is a stack of snapshots: a directory's files may live
+        // in different layers, so each file's host path is looked up in the view.
+        let (from_selection, source_view) = match &c.from {
+            CopyFrom::Context => (None, None),
+            CopyFrom::Stage(i) => {
                 let src = ctx.stage_state(*i)?;
-                Some(select_in(&src.lowers(s)?, &paths, &opts)?)
+                let tree = ViewTree::new(LayerView::new(src.lowers(s)?));
+                (Some(select_in(&tree, &paths, &opts)?), Some(tree))
             }
-            (CopyFrom::Image(r), _) => {
+            CopyFrom::Image(r) => {
                 let img = s
                     .images
                     .get(r, &state.platform)
                     .map_err(|m| SolveError::copy(format!("{r}: {m}")))?;
-                let src = image_state(&img.image);
-                Some(select_in(&src.lowers(s)?, &paths, &opts)?)
+                let tree = ViewTree::new(LayerView::new(image_state(&img.image).lowers(s)?));
+                (Some(select_in(&tree, &paths, &opts)?), Some(tree))
             }
         };
-        if let (CopyFrom::Context, Some(sel)) = (&c.from, &selection) {
-            explain::write_listing(s.store, &sel.digest().to_string(), &listing(sel));
-        }
+        let selection: Option<&Selection> = from_selection.as_ref().or(context_selection.as_ref());
         let view = if c.link || state.layers.is_empty() {
             LayerView::default()
         } else {
             LayerView::new(state.lowers(s)?)
         };
         let scratch = tempfile::tempdir_in(s.store.tmp_dir()).map_err(SolveError::copy)?;
-        let mut m = Mapper::new(ctx, c, &view, scratch.path())?;
+        let mut m = Mapper::new(ctx, c, &view, scratch.path(), source_view.as_ref())?;
         let source_count =
-            selection.as_ref().map_or(0, |sel| sel.roots.len()) + downloads.len() + heredocs.len();
+            selection.map_or(0, |sel| sel.roots.len()) + downloads.len() + heredocs.len();
         let wildcard = paths.iter().any(|p| has_wildcards(p));
         if (source_count > 1 || (wildcard && source_count > 0)) && !m.dest_is_dir {
             return Err(SolveError::copy(format!(
                 "When using {verb} with more than one source file, the destination must be a directory and end with a /"
             )));
         }
-        if let Some(sel) = &selection {
+        if let Some(sel) = selection {
             m.add_selection(sel)?;
         }
         for d in &downloads {
@@ -142,10 +149,27 @@ pub(crate) fn copy_step(
         for h in &heredocs {
             m.add_heredoc(h)?;
         }
+        let content = std::mem::take(&mut m.content);
+        let content_known = !m.content_unknown;
         let mut entries: Vec<Entry> = m.out.into_values().collect();
         sort_entries(&mut entries);
-        let _p = ctx.phase(Phase::Tar);
-        let layer = write_layer(s.store, &entries, &s.opts.layer).map_err(SolveError::store)?;
+        let layer = {
+            let _p = ctx.phase(Phase::Tar);
+            write_layer(s.store, &entries, &s.opts.layer).map_err(SolveError::store)?
+        };
+        // Leave a manifest, and make the snapshot a delta on the previous build's layer
+        // at this step when only a few entries changed (see `delta`).
+        if content_known && !c.link {
+            let sigs: BTreeMap<String, String> = entries
+                .iter()
+                .map(|e| (e.path.clone(), delta::signature(e, content.get(&e.path))))
+                .collect();
+            delta::write_manifest(s, &layer.diff_id, &sigs);
+            let position = explain::position(&s.dockerfile_id, ctx.stage, ctx.index);
+            if let Some(previous) = explain::previous_layer(s.store, &position) {
+                delta::make_delta(s, &layer.diff_id, &previous, &entries, &sigs, &view)?;
+            }
+        }
         Ok(Produced { layer })
     })
 }
@@ -202,12 +226,11 @@ fn image_state(image: &crate::store::Image) -> StageState {
 }
 
 fn select_in(
-    lowers: &[PathBuf],
+    tree: &ViewTree,
     paths: &[String],
     opts: &SelectOptions,
 ) -> Result<Selection, SolveError> {
-    let tree = ViewTree::new(LayerView::new(lowers.to_vec()));
-    crate::context::select(&tree, paths, opts).map_err(SolveError::copy)
+    crate::context::select(tree, paths, opts).map_err(SolveError::copy)
 }
 
 fn listing(sel: &Selection) -> Vec<(String, String)> {
@@ -276,6 +299,12 @@ struct Mapper<'a> {
     chmod: Option<u32>,
     out: BTreeMap<String, Entry>,
     serial: usize,
+    /// The `--from` tree, to find where each selected file's bytes are.
+    source: Option<&'a ViewTree>,
+    /// Content digests of the regular files, by layer path.
+    content: BTreeMap<String, Digest>,
+    /// True when some file's digest is not known (an extracted archive).
+    content_unknown: bool,
 }
 
 impl<'a> Mapper<'a> {
@@ -284,6 +313,7 @@ impl<'a> Mapper<'a> {
         c: &'a CopyStep,
         view: &'a LayerView,
         scratch: &'a Path,
+        source: Option<&'a ViewTree>,
     ) -> Result<Mapper<'a>, SolveError> {
         let raw = c.dest.as_str();
         let abs = absolute_dest(raw, ctx);
@@ -320,6 +350,9 @@ impl<'a> Mapper<'a> {
             chmod,
             out: BTreeMap::new(),
             serial: 0,
+            source,
+            content: BTreeMap::new(),
+            content_unknown: false,
         })
     }
 
@@ -381,10 +414,20 @@ impl<'a> Mapper<'a> {
         }
     }
 
-    fn put(&mut self, mut entry: Entry) -> Result<(), SolveError> {
+    /// Adds an entry (its parents first); `content` is a regular file's digest, when
+    /// known, for the layer's manifest (see `delta`).
+    fn put(&mut self, mut entry: Entry, content: Option<Digest>) -> Result<(), SolveError> {
         self.ensure_dir(Self::parent_of(&entry.path).to_string().as_str())?;
         if let Some(m) = self.chmod {
             entry.mode = m;
+        }
+        if matches!(entry.kind, EntryKind::File { .. }) {
+            match content {
+                Some(d) => {
+                    self.content.insert(entry.path.clone(), d);
+                }
+                None => self.content_unknown = true,
+            }
         }
         self.out.insert(entry.path.clone(), entry);
         Ok(())
@@ -434,11 +477,14 @@ impl<'a> Mapper<'a> {
                 self.ensure_dir(&base)?;
                 for e in &root.entries {
                     let target = join(&base, &e.path);
-                    let host = root.entry_host_path(e);
+                    let host = match self.source {
+                        Some(tree) => tree.host_path(&root.tree_path(e)),
+                        None => root.entry_host_path(e),
+                    };
                     if let Some(entry) =
                         self.entry_from_meta(target, &e.meta, sel.keeps_ownership, host)
                     {
-                        self.put(entry)?;
+                        self.put(entry, e.digest)?;
                     }
                 }
                 continue;
@@ -457,7 +503,7 @@ impl<'a> Mapper<'a> {
                 sel.keeps_ownership,
                 root.host_path.clone(),
             ) {
-                self.put(entry)?;
+                self.put(entry, root.digest)?;
             }
         }
         Ok(())
@@ -499,7 +545,7 @@ impl<'a> Mapper<'a> {
                 true,
                 Some(item.path().to_path_buf()),
             ) {
-                self.put(entry)?;
+                self.put(entry, None)?;
             }
         }
         Ok(true)
@@ -518,7 +564,7 @@ impl<'a> Mapper<'a> {
             xattrs: Vec::new(),
             source: Some(d.file.path().to_path_buf()),
         };
-        self.put(entry)
+        self.put(entry, Some(d.digest))
     }
 
     fn add_heredoc(&mut self, h: &Heredoc) -> Result<(), SolveError> {
@@ -546,7 +592,7 @@ impl<'a> Mapper<'a> {
             xattrs: Vec::new(),
             source: Some(file),
         };
-        self.put(entry)
+        self.put(entry, Some(Digest::of(h.content.as_bytes())))
     }
 }
 

@@ -39,6 +39,13 @@ pub(crate) fn remember(store: &Store, position: &str, key: &Digest) {
     let _ = atomic_write(&path, key.hex().as_bytes());
 }
 
+/// The layer of the last record used at `position` (the previous build of this step).
+pub(crate) fn previous_layer(store: &Store, position: &str) -> Option<Digest> {
+    let last = std::fs::read_to_string(dir(store).join(position)).ok()?;
+    let key = Digest::from_hex(last.trim()).ok()?;
+    store.get_cache_record(&key).ok()??.layer.map(|l| l.diff_id)
+}
+
 /// Why a step at `position` with `inputs` missed, compared with the last record there.
 pub(crate) fn why_missed(store: &Store, position: &str, inputs: &KeyInputs) -> Option<String> {
     let last = std::fs::read_to_string(dir(store).join(position)).ok()?;

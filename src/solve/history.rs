@@ -1,6 +1,7 @@
 //! History entries as BuildKit writes them (`created_by` text, `empty_layer`), so
 //! `docker history` of an rbuild image reads like one built by BuildKit.
 
+use crate::dockerfile::goquote;
 use crate::plan::{Command, CopySource, Instruction, Step};
 
 /// The `comment` BuildKit puts on every history entry.
@@ -41,7 +42,7 @@ pub fn created_by(step: &Step, run_argv: Option<&[String]>) -> Option<(String, b
                     msg.push_str(&format!(" <<{}", h.name));
                 }
             }
-            msg.push_str(&format!(" {} # buildkit", c.dest));
+            msg.push_str(&format!(" {} # buildkit", c.dest_written));
             return Some((msg, true));
         }
         Instruction::Workdir(wd) => return Some((format!("WORKDIR {wd}"), wd != "/")),
@@ -104,29 +105,8 @@ pub fn run_command_string(argv: &[String], args: &[(String, String)]) -> String 
 
 /// Go's `fmt.Sprintf("%q", []string{…})`: `["a" "b"]`.
 fn go_quoted_list(items: &[String]) -> String {
-    let quoted: Vec<String> = items.iter().map(|s| go_quote(s)).collect();
+    let quoted: Vec<String> = items.iter().map(|s| goquote(s)).collect();
     format!("[{}]", quoted.join(" "))
-}
-
-/// Go's `strconv.Quote` for the characters that matter in commands.
-fn go_quote(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                out.push_str(&format!("\\x{:02x}", c as u32))
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 /// `HEALTHCHECK {Test:[…] Interval:30s …}` in the shape of Go's `%+v` of Docker's struct.

@@ -11,6 +11,7 @@
 pub mod base;
 mod copy;
 mod copy_url;
+mod delta;
 mod error;
 mod explain;
 pub mod history;

@@ -60,90 +60,103 @@ pub(crate) fn run_step(
         .map(|(t, _)| t)
         .unwrap_or_default();
 
-    layer_step(ctx, state, &inputs, history_text, |state| {
-        let lowers = {
-            let _p = ctx.phase(Phase::Unpack);
-            state.lowers(s)?
-        };
-        let mut spec = RunSpec::new(s.store, lowers.clone(), argv.argv.clone());
-        spec.env = env.clone();
-        spec.cwd = cwd.clone();
-        spec.user = user.clone();
-        spec.network = Network::from(network);
-        spec.cancel = Some(s.opts.cancel.clone());
-        if let Some((path, body)) = &argv.script {
-            spec.extra_files.push(ExtraFile {
-                target: path.clone(),
-                contents: body.clone().into_bytes(),
-                mode: 0o755,
-                uid: 0,
-                gid: 0,
-            });
-        }
-        for m in &r.mounts {
-            add_mount(ctx, &mut spec, m)?;
-        }
-        let mut tail: Vec<u8> = Vec::new();
-        let outcome = {
-            let _p = ctx.phase(Phase::Command);
-            let mut out = |stream: sandbox::Stream, data: &[u8]| {
-                let stream = match stream {
-                    sandbox::Stream::Stdout => Stream::Stdout,
-                    sandbox::Stream::Stderr => Stream::Stderr,
-                };
-                s.sink.emit(&Event::StepOutput {
-                    id: ctx.id,
-                    stream,
-                    data: data.to_vec(),
-                });
-                tail.extend_from_slice(data);
-                if tail.len() > 2 * TAIL_BYTES {
-                    tail.drain(..tail.len() - TAIL_BYTES);
-                }
+    layer_step(
+        ctx,
+        state,
+        &inputs,
+        history_text,
+        || {},
+        |state| {
+            let lowers = {
+                let _p = ctx.phase(Phase::Unpack);
+                state.lowers(s)?
             };
-            sandbox::run(&spec, &mut out).map_err(|e| match e {
-                sandbox::SandboxError::Cancelled => SolveError::new(SolveErrorKind::Interrupted),
-                other => SolveError::run(other),
-            })?
-        };
-        if outcome.used_fallback {
-            s.sink.emit(&Event::StepNote {
-                id: ctx.id,
-                message: "overlayfs is not available here: using a copied root filesystem (slower)"
-                    .to_string(),
-            });
-        }
-        if !outcome.success() {
-            let tail = String::from_utf8_lossy(&tail[tail.len().saturating_sub(TAIL_BYTES)..])
-                .into_owned();
-            let mut tail = last_lines(&tail, 10);
-            if let Some(e) = &outcome.exec_error {
-                if !tail.contains(e.as_str()) {
-                    tail.push_str(e);
-                }
+            let mut spec = RunSpec::new(s.store, lowers.clone(), argv.argv.clone());
+            spec.env = env.clone();
+            // Predefined proxy args reach the command but never the key or the history.
+            spec.env
+                .extend(r.proxy.iter().map(|(k, v)| format!("{k}={v}")));
+            spec.cwd = cwd.clone();
+            spec.user = user.clone();
+            spec.network = Network::from(network);
+            spec.cancel = Some(s.opts.cancel.clone());
+            if let Some((path, body)) = &argv.script {
+                spec.extra_files.push(ExtraFile {
+                    target: path.clone(),
+                    contents: body.clone().into_bytes(),
+                    mode: 0o755,
+                    uid: 0,
+                    gid: 0,
+                });
             }
-            return Err(SolveError::new(SolveErrorKind::RunFailed {
-                command: run_command_string(&argv.argv, &[]),
-                code: outcome.status.code(),
-                tail,
-            }));
-        }
-        let mut entries = {
-            let _p = ctx.phase(Phase::Diff);
-            outcome.diff(&lowers).map_err(SolveError::run)?
-        };
-        sort_entries(&mut entries);
-        let layer = {
-            let _p = ctx.phase(Phase::Tar);
-            write_layer(s.store, &entries, &s.opts.layer).map_err(SolveError::store)?
-        };
-        // Keep the upper dir as the new layer's snapshot (a later RUN mounts it as is).
-        let snaps = Snapshots::new(s.store);
-        if !snaps.contains(&layer.diff_id) {
-            let _ = outcome.into_snapshot(&snaps, &layer.diff_id);
-        }
-        Ok(Produced { layer })
-    })
+            for m in &r.mounts {
+                add_mount(ctx, &mut spec, m)?;
+            }
+            let mut tail: Vec<u8> = Vec::new();
+            let outcome = {
+                let _p = ctx.phase(Phase::Command);
+                let mut out = |stream: sandbox::Stream, data: &[u8]| {
+                    let stream = match stream {
+                        sandbox::Stream::Stdout => Stream::Stdout,
+                        sandbox::Stream::Stderr => Stream::Stderr,
+                    };
+                    s.sink.emit(&Event::StepOutput {
+                        id: ctx.id,
+                        stream,
+                        data: data.to_vec(),
+                    });
+                    tail.extend_from_slice(data);
+                    if tail.len() > 2 * TAIL_BYTES {
+                        tail.drain(..tail.len() - TAIL_BYTES);
+                    }
+                };
+                sandbox::run(&spec, &mut out).map_err(|e| match e {
+                    sandbox::SandboxError::Cancelled => {
+                        SolveError::new(SolveErrorKind::Interrupted)
+                    }
+                    other => SolveError::run(other),
+                })?
+            };
+            if outcome.used_fallback {
+                s.sink.emit(&Event::StepNote {
+                    id: ctx.id,
+                    message:
+                        "overlayfs is not available here: using a copied root filesystem (slower)"
+                            .to_string(),
+                });
+            }
+            if !outcome.success() {
+                let tail = String::from_utf8_lossy(&tail[tail.len().saturating_sub(TAIL_BYTES)..])
+                    .into_owned();
+                let mut tail = last_lines(&tail, 10);
+                if let Some(e) = &outcome.exec_error {
+                    if !tail.contains(e.as_str()) {
+                        tail.push_str(e);
+                    }
+                }
+                return Err(SolveError::new(SolveErrorKind::RunFailed {
+                    command: run_command_string(&argv.argv, &[]),
+                    code: outcome.status.code(),
+                    tail,
+                }));
+            }
+            let mut entries = {
+                let _p = ctx.phase(Phase::Diff);
+                outcome.diff(&lowers).map_err(SolveError::run)?
+            };
+            sort_entries(&mut entries);
+            let layer = {
+                let _p = ctx.phase(Phase::Tar);
+                write_layer(s.store, &entries, &s.opts.layer).map_err(SolveError::store)?
+            };
+            // Keep the upper dir as the new layer's snapshot (a later RUN mounts it as is).
+            let snaps = Snapshots::new(s.store);
+            if !snaps.contains(&layer.diff_id) {
+                let _ = outcome.into_snapshot(&snaps, &layer.diff_id);
+            }
+            Ok(Produced { layer })
+        },
+    )
 }
 
 /// The step's environment: the image's ENV, then the build args in scope that ENV does

@@ -47,29 +47,41 @@ impl StageState {
         }
     }
 
-    /// The snapshot dirs of every layer, top first, unpacking the missing ones (in parallel).
+    /// The snapshot dirs of every layer, top first (a delta snapshot contributes its
+    /// whole chain), unpacking the missing ones in parallel.
     pub(crate) fn lowers(&self, s: &Solver<'_>) -> Result<Vec<PathBuf>, SolveError> {
         let snaps = Snapshots::new(s.store);
-        let mut dirs: Vec<PathBuf> = self
-            .layers
-            .par_iter()
-            .map(|l| {
-                snaps
-                    .ensure(&l.diff_id, || {
-                        // Shared cache: a layer a --cache-from hit did not download is
-                        // fetched here, when its bytes are first needed.
-                        if let Some(c) = s.cache {
-                            c.fetch(&l.descriptor)?;
-                        }
-                        open_layer(s.store, &l.descriptor)
-                            .map_err(Box::<dyn std::error::Error + Send + Sync>::from)
-                    })
-                    .map_err(|e| {
-                        SolveError::store(format!("unpacking layer {}: {e}", l.descriptor.digest))
-                    })
-            })
-            .collect::<Result<_, _>>()?;
-        dirs.reverse();
+        let unpack_err = |l: &LayerRecord, e: &dyn std::fmt::Display| {
+            SolveError::store(format!("unpacking layer {}: {e}", l.descriptor.digest))
+        };
+        self.layers.par_iter().try_for_each(|l| {
+            if snaps.chain(&l.diff_id).is_some() {
+                return Ok(());
+            }
+            if snaps.contains(&l.diff_id) {
+                // A delta whose base is gone: re-made whole from the blob.
+                snaps.discard(&l.diff_id).map_err(|e| unpack_err(l, &e))?;
+            }
+            snaps
+                .ensure(&l.diff_id, || {
+                    // Shared cache: a layer a --cache-from hit did not download is
+                    // fetched here, when its bytes are first needed.
+                    if let Some(c) = s.cache {
+                        c.fetch(&l.descriptor)?;
+                    }
+                    open_layer(s.store, &l.descriptor)
+                        .map_err(Box::<dyn std::error::Error + Send + Sync>::from)
+                })
+                .map(drop)
+                .map_err(|e| unpack_err(l, &e))
+        })?;
+        let mut dirs = Vec::new();
+        for l in self.layers.iter().rev() {
+            let chain = snaps
+                .chain(&l.diff_id)
+                .ok_or_else(|| unpack_err(l, &"its snapshot vanished (a concurrent prune?)"))?;
+            dirs.extend(chain);
+        }
         Ok(dirs)
     }
 }
@@ -297,13 +309,15 @@ fn run_step(
     }
 }
 
-/// The shared flow of a layer-making step: key, cache lookup, and on a miss `produce`
-/// the layer and store a record. `history_text` is the step's `created_by`.
+/// The shared flow of a layer-making step: key, cache lookup, and on a miss `on_miss`,
+/// the explanation, `produce` the layer and store a record. `history_text` is the step's
+/// `created_by`.
 pub(crate) fn layer_step(
     ctx: &StepCtx<'_, '_>,
     state: &mut StageState,
     inputs: &KeyInputs,
     history_text: String,
+    on_miss: impl FnOnce(),
     produce: impl FnOnce(&mut StageState) -> Result<Produced, SolveError>,
 ) -> Result<bool, SolveError> {
     let s = ctx.s;
@@ -326,6 +340,9 @@ pub(crate) fn layer_step(
             return Ok(true);
         }
     }
+    // On a miss only: e.g. record the selection's file listing, so the explanation can
+    // name the file that changed.
+    on_miss();
     if let Some(reason) = explain::why_missed(s.store, &position, inputs) {
         s.sink.emit(&Event::StepMiss { id: ctx.id, reason });
     }

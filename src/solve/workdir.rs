@@ -28,43 +28,56 @@ pub(crate) fn workdir_step(
     let history_text = created_by(ctx.step, None)
         .map(|(t, _)| t)
         .unwrap_or_default();
-    layer_step(ctx, state, &inputs, history_text, |state| {
-        let lowers: Vec<PathBuf> = if state.layers.is_empty() {
-            Vec::new()
-        } else {
-            state.lowers(s)?
-        };
-        let view = LayerView::new(lowers);
-        let (path, found) = view.resolve(dir, true).map_err(|e| match e {
-            ViewError::Escape { .. } => SolveError::copy(format!(
-                "WORKDIR {dir}: a symbolic link leads outside the image root"
-            )),
-            other => SolveError::copy(format!("WORKDIR {dir}: {other}")),
-        })?;
-        let mut entries = Vec::new();
-        match found {
-            Some(f) if f.is_dir() => {}
-            Some(_) => {
-                return Err(SolveError::copy(format!(
-                    "WORKDIR {dir}: /{path} exists and is not a directory"
-                )));
-            }
-            None => {
-                let (uid, gid) = user_ids(&user, &view)?;
-                let mut cur = String::new();
-                for comp in path.split('/').filter(|c| !c.is_empty()) {
-                    cur = if cur.is_empty() {
-                        comp.to_string()
-                    } else {
-                        format!("{cur}/{comp}")
-                    };
-                    if view.lookup(&cur).ok().flatten().is_none() {
-                        entries.push(Entry::dir(cur.clone(), 0o755, uid, gid, s.created_mtime()));
+    layer_step(
+        ctx,
+        state,
+        &inputs,
+        history_text,
+        || {},
+        |state| {
+            let lowers: Vec<PathBuf> = if state.layers.is_empty() {
+                Vec::new()
+            } else {
+                state.lowers(s)?
+            };
+            let view = LayerView::new(lowers);
+            let (path, found) = view.resolve(dir, true).map_err(|e| match e {
+                ViewError::Escape { .. } => SolveError::copy(format!(
+                    "WORKDIR {dir}: a symbolic link leads outside the image root"
+                )),
+                other => SolveError::copy(format!("WORKDIR {dir}: {other}")),
+            })?;
+            let mut entries = Vec::new();
+            match found {
+                Some(f) if f.is_dir() => {}
+                Some(_) => {
+                    return Err(SolveError::copy(format!(
+                        "WORKDIR {dir}: /{path} exists and is not a directory"
+                    )));
+                }
+                None => {
+                    let (uid, gid) = user_ids(&user, &view)?;
+                    let mut cur = String::new();
+                    for comp in path.split('/').filter(|c| !c.is_empty()) {
+                        cur = if cur.is_empty() {
+                            comp.to_string()
+                        } else {
+                            format!("{cur}/{comp}")
+                        };
+                        if view.lookup(&cur).ok().flatten().is_none() {
+                            entries.push(Entry::dir(
+                                cur.clone(),
+                                0o755,
+                                uid,
+                                gid,
+                                s.created_mtime(),
+                            ));
+                        }
                     }
                 }
             }
-        }
-        let layer = write_layer(s.store, &entries, &s.opts.layer).map_err(SolveError::store)?;
-        Ok(Produced { layer })
-    })
+            let layer = write_layer(s.store, &entries, &s.opts.layer).map_err(SolveError::store)?;
+            Ok(Produced { layer })
+        },
+    )
 }

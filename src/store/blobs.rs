@@ -110,6 +110,11 @@ impl BlobWriter {
             }
         }
         let dest = self.store.blob_path(&digest);
+        if dest.exists() {
+            // Already stored (and synced when it was): skip the fsync of a duplicate;
+            // dropping the temp file removes it.
+            return Ok((digest, size));
+        }
         let file = self.file.retarget(dest.clone());
         file.commit_noclobber()
             .map_err(|e| StoreError::io(&dest, e))?;

@@ -42,7 +42,7 @@ pub enum StoreError {
         /// The name as given.
         name: String,
         /// Why.
-        reason: &'static str,
+        reason: String,
     },
     /// A manifest or index is not what it claims to be (or not something we can run).
     #[error("image {digest}: {reason}")]

@@ -188,9 +188,26 @@ impl Store {
     }
 
     fn sweep_snapshots(&self, live: &Reach, report: &mut PruneReport) -> Result<(), StoreError> {
-        for (path, size) in list(&self.root().join("snapshots"))? {
+        let dir = self.root().join("snapshots");
+        // A delta snapshot keeps its base (and the base's base…) alive.
+        let mut keep_ids = live.diff_ids.clone();
+        let mut todo: Vec<Digest> = keep_ids.iter().copied().collect();
+        while let Some(d) = todo.pop() {
+            let marker = dir.join(format!("{}.base", d.hex()));
+            if let Some(base) = std::fs::read_to_string(marker)
+                .ok()
+                .and_then(|t| Digest::from_hex(t.trim()).ok())
+            {
+                if keep_ids.insert(base) {
+                    todo.push(base);
+                }
+            }
+        }
+        for (path, size) in list(&dir)? {
             let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            let keep = Digest::from_hex(name).is_ok_and(|d| live.diff_ids.contains(&d));
+            // `<diff-id>`, and its `<diff-id>.base` / `<diff-id>.entries` side files.
+            let id = name.split('.').next().unwrap_or("");
+            let keep = Digest::from_hex(id).is_ok_and(|d| keep_ids.contains(&d));
             if !keep {
                 remove(&path)?;
                 report.snapshots.add(size);

@@ -36,9 +36,13 @@ impl Store {
         let lock_path = self.lock_path("index.lock");
         let _lock = FileLock::exclusive(&lock_path).map_err(|e| StoreError::io(&lock_path, e))?;
         let mut index = self.read_index()?;
+        let before = index.clone();
         let out = f(&mut index)?;
-        let path = self.index_path();
-        fsutil::atomic_write(&path, &index.to_bytes()).map_err(|e| StoreError::io(&path, e))?;
+        // A rebuild that re-tags the same image changes nothing: no write, no fsync.
+        if index != before {
+            let path = self.index_path();
+            fsutil::atomic_write(&path, &index.to_bytes()).map_err(|e| StoreError::io(&path, e))?;
+        }
         Ok(out)
     }
 
@@ -117,6 +121,32 @@ impl Store {
             .ok_or_else(|| StoreError::ImageNotFound(name.to_string()))
     }
 
+    /// The tagged image whose manifest digest or image ID (config digest) starts with
+    /// `id` (`sha256:` optional, at least 12 hex digits), as `docker inspect ID` finds it.
+    pub fn resolve_id(&self, id: &str) -> Result<Option<Descriptor>, StoreError> {
+        let hex = id.strip_prefix("sha256:").unwrap_or(id);
+        if hex.len() < 12
+            || hex.len() > 64
+            || !hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            return Ok(None);
+        }
+        for (_, d) in self.images()? {
+            if d.digest.hex().starts_with(hex) {
+                return Ok(Some(d));
+            }
+            let config = self
+                .read_small_json::<crate::image::Manifest>(&d.digest)
+                .map(|m| m.config.digest);
+            if config.is_ok_and(|c| c.hex().starts_with(hex)) {
+                return Ok(Some(d));
+            }
+        }
+        Ok(None)
+    }
+
     /// Every tagged image, in `index.json` order.
     pub fn images(&self) -> Result<Vec<(String, Descriptor)>, StoreError> {
         Ok(self
@@ -184,6 +214,20 @@ mod tests {
             Err(StoreError::ImageNotFound(_))
         ));
         assert!(store.resolve("app").unwrap().is_none());
+        let b = desc("b").digest.hex();
+        assert_eq!(
+            store.resolve_id(&b[..12]).unwrap().unwrap().digest,
+            desc("b").digest
+        );
+        assert_eq!(
+            store
+                .resolve_id(&format!("sha256:{b}"))
+                .unwrap()
+                .unwrap()
+                .digest,
+            desc("b").digest
+        );
+        assert!(store.resolve_id("abc").unwrap().is_none(), "too short");
         // The raw file names the image with the OCI annotation.
         let raw = std::fs::read_to_string(dir.path().join("index.json")).unwrap();
         assert!(

@@ -73,7 +73,8 @@ fn an_excluded_directory_without_exceptions_is_pruned() {
     fx.file("node_modules/x/index.js", "x")
         .file("app.js", "a")
         .file(".dockerignore", "node_modules\n");
-    // An unreadable directory inside the pruned one must not matter.
+    // An unreadable directory inside the pruned one must not matter (as root the
+    // permissions are not enforced, so then this only checks the listing).
     let locked = fx.path("node_modules/x");
     std::fs::set_permissions(&locked, std::os::unix::fs::PermissionsExt::from_mode(0o000)).unwrap();
     let names = visible(&fx.open());
@@ -140,4 +141,42 @@ fn trailing_slash_also_matches_files() {
     fx.file("docs", "a file named docs")
         .file(".dockerignore", "docs/\n");
     assert_eq!(visible(&fx.open()), [".dockerignore"]);
+}
+
+/// tonistiigi/fsutil `TestWalkerExclude`.
+#[test]
+fn fsutil_walker_exclude() {
+    let fx = Fixture::new();
+    fx.file("bar", "")
+        .file("foo2", "")
+        .file("foo/bar2", "")
+        .file("Dockerfile.dockerignore", "foo*\n!foo/bar2\n");
+    let names: Vec<String> = visible(&fx.open())
+        .into_iter()
+        .filter(|p| p != "Dockerfile.dockerignore")
+        .collect();
+    assert_eq!(names, ["bar", "foo", "foo/bar2"]);
+}
+
+/// tonistiigi/fsutil `TestFilteredOpenInvert`: exceptions and exclusions nest.
+#[test]
+fn fsutil_filtered_open_invert() {
+    let fx = Fixture::new();
+    fx.file("foo/bar/baz/x", "").file("foo/bar/baz/y", "").file(
+        ".dockerignore",
+        "foo\n!foo/bar\nfoo/bar/baz\n!foo/bar/baz/x\n",
+    );
+    let lazy = fx.open();
+    assert!(lazy.lstat("foo/bar/baz/x").unwrap().is_some());
+    assert!(lazy.lstat("foo/bar/baz/y").unwrap().is_none());
+    assert_eq!(
+        visible(&fx.open()),
+        [
+            ".dockerignore",
+            "foo",
+            "foo/bar",
+            "foo/bar/baz",
+            "foo/bar/baz/x"
+        ]
+    );
 }

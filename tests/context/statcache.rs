@@ -3,7 +3,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use rbuild::context::StatCache;
+use rbuild::context::{LoadOutcome, StatCache};
 use rbuild::digest::Digest;
 
 use crate::support::{Fixture, age, select};
@@ -129,6 +129,7 @@ fn a_corrupt_cache_is_ignored_and_rebuilt() {
 
     let ctx = fx.open_cached(cache.path());
     assert_eq!(select(&ctx, &["."]).digest(), digest);
+    assert_eq!(ctx.stats().statcache, Some(LoadOutcome::Ignored));
     assert_eq!(ctx.stats().statcache_hits, 0);
     assert_eq!(ctx.stats().files_hashed, 50);
     ctx.save_statcache().unwrap();
@@ -208,4 +209,19 @@ fn an_unchanged_rebuild_does_not_rewrite_the_cache() {
     ctx.save_statcache().unwrap();
     assert_eq!(std::fs::metadata(&file).unwrap().modified().unwrap(), old);
     age(&file);
+}
+
+#[test]
+fn dropping_the_context_saves_the_cache() {
+    let fx = Fixture::new();
+    let cache = tempfile::tempdir().unwrap();
+    many(&fx);
+    {
+        let ctx = fx.open_cached(cache.path());
+        select(&ctx, &["."]);
+    }
+    let ctx = fx.open_cached(cache.path());
+    select(&ctx, &["."]);
+    assert_eq!(ctx.stats().bytes_hashed, 0);
+    assert_eq!(ctx.stats().statcache_hits, 50);
 }

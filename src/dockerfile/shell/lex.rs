@@ -417,6 +417,11 @@ impl<'a> Engine<'a> {
             }
         })?;
         Ok(if all {
+            let matches = re.find_iter(&value).count();
+            let grown = matches.saturating_mul(replacement.len());
+            if value.len().saturating_add(grown) > super::MAX_EXPANSION {
+                return Err(ShellErrorKind::TooLarge);
+            }
             re.replace_all(&value, replacement.as_str()).into_owned()
         } else {
             match re.find(&value) {

@@ -14,6 +14,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 pub use pattern::{PatternError, shell_pattern_to_regex};
 
+/// The largest text an expansion may produce. Nested `${X//pattern/replacement}` can grow
+/// a word exponentially; BuildKit has no bound, rbuild stops at 1 MiB.
+pub const MAX_EXPANSION: usize = 1 << 20;
+
 /// Where the lexer looks variables up (`Get` of BuildKit's `EnvGetter`).
 pub trait Env {
     /// The value of `name`, or `None` when it is not set (set-but-empty is `Some("")`).
@@ -103,6 +107,9 @@ pub enum ShellErrorKind {
         /// The message (the word after `?`, or Docker's default).
         message: String,
     },
+    /// An expansion that would grow past [`MAX_EXPANSION`] bytes (`${X//a/$X$X}` nested).
+    #[error("expansion result is too large (over {} bytes)", MAX_EXPANSION)]
+    TooLarge,
     /// A `#`, `%` or `/` pattern that is not a valid shell pattern.
     #[error("invalid pattern ({pattern}) in substitution: {error}")]
     Pattern {

@@ -5,6 +5,10 @@
 
 use regex::Regex;
 
+/// Longer patterns are refused: compiling them would take long, and no Dockerfile needs
+/// one (a physical line is at most 64 KiB).
+const MAX_PATTERN: usize = 64 * 1024;
+
 /// A pattern that cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PatternError {
@@ -24,6 +28,11 @@ pub fn shell_pattern_to_regex(
     greedy: bool,
     anchored: bool,
 ) -> Result<Regex, PatternError> {
+    if pattern.len() > MAX_PATTERN {
+        return Err(PatternError::Regex(format!(
+            "pattern longer than {MAX_PATTERN} bytes"
+        )));
+    }
     let mut out = String::with_capacity(pattern.len() + 4);
     if anchored {
         out.push('^');

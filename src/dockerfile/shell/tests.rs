@@ -371,3 +371,34 @@ fn error_messages() {
         "unexpected end of statement while looking for matching double-quote"
     );
 }
+
+// Fuzzing regression (lex target, timeout): nested `${P//…/…}` grew the word
+// exponentially and the result was then compiled as a `%` pattern.
+#[test]
+fn exponential_substitution_is_bounded() {
+    let word = "he${%\x00\x00${P/////\x00c/)\x00\x00${P///\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\x00${P///\x00&\\/)\x00\\/\x00;\x00\x00\x04\x00D\x14$\x14e/////\x00c/)\x00\x00${P///\t\t\t\t/)\x00\x00${P///\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\x00\x00;\x00\x00\x04\x00D\x14\x14eXX$}6xjB}:\u{584}XX$}8xjB}:\u{584},}}\x00";
+    let env = vec![("P".to_string(), "/x/*/y?".to_string())];
+    for lex in [
+        Lexer::new('\\'),
+        Lexer {
+            raw_quotes: true,
+            raw_escapes: true,
+            skip_unset_env: true,
+            ..Lexer::new('`')
+        },
+    ] {
+        let _ = lex.process_word(word, &env);
+        let _ = lex.process_words(word, &env);
+    }
+    // The simplest doubling: every level multiplies the value.
+    let mut w = "$P".to_string();
+    for _ in 0..40 {
+        w = format!("${{P//{}/x}}", w);
+    }
+    let e = Lexer::new('\\').process_word(
+        "${A//x/$A$A$A$A$A$A$A$A}",
+        &vec![("A".to_string(), "x".repeat(200_000))],
+    );
+    assert_eq!(e.unwrap_err().kind, ShellErrorKind::TooLarge);
+    let _ = Lexer::new('\\').process_word(&w, &env);
+}

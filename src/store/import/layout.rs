@@ -296,8 +296,23 @@ fn choose(origin: &Path, index: &Index, tag: Option<&str>) -> Result<Descriptor,
             .find(|d| d.annotation(key) == Some(tag))
             .cloned()
     };
+    // Also a full name given for a layout that stores only the tag (BuildKit writes the
+    // tag in ref.name and the full name in io.containerd.image.name).
+    let by_full_name = || {
+        let want = crate::store::names::canonical(tag).ok()?;
+        index
+            .manifests
+            .iter()
+            .find(|d| {
+                d.annotation(CONTAINERD_NAME_ANNOTATION)
+                    .and_then(|n| crate::store::names::canonical(n).ok())
+                    .is_some_and(|n| n == want)
+            })
+            .cloned()
+    };
     by(REF_NAME_ANNOTATION)
         .or_else(|| by(CONTAINERD_NAME_ANNOTATION))
+        .or_else(by_full_name)
         .or_else(|| {
             let digest: Digest = tag.parse().ok()?;
             index.manifests.iter().find(|d| d.digest == digest).cloned()

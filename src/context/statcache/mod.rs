@@ -11,17 +11,17 @@
 //! version, other context, truncation, bad checksum) yields an empty cache, never an
 //! error: the cache is only ever a shortcut.
 
+mod format;
+
 use std::collections::HashMap;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use super::meta::Meta;
+use super::path::cmp_path_bytes;
 use crate::digest::Digest;
 use crate::fsutil::AtomicFile;
 
-const MAGIC: &[u8; 16] = b"rbuild-statcache";
-const VERSION: u32 = 1;
-const RECORD_FIXED: usize = 2 + 2 + 8 * 5 + 32;
 const NS: i64 = 1_000_000_000;
 
 /// The stat fields a record is valid for, and the digest.
@@ -36,6 +36,17 @@ struct Record {
 }
 
 impl Record {
+    fn new(meta: &Meta, digest: Digest) -> Record {
+        Record {
+            dev: meta.dev,
+            ino: meta.ino,
+            size: meta.size,
+            mtime_ns: meta.mtime_ns,
+            ctime_ns: meta.ctime_ns,
+            digest,
+        }
+    }
+
     fn matches(&self, m: &Meta) -> bool {
         self.dev == m.dev
             && self.ino == m.ino
@@ -56,10 +67,32 @@ pub enum LoadOutcome {
     Ignored,
 }
 
+/// A record read from the file; its path lives in [`StatCache::arena`].
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    start: u32,
+    len: u32,
+    rec: Record,
+    /// Superseded or dropped since loading.
+    dead: bool,
+    /// Looked up successfully since loading.
+    used: bool,
+}
+
 /// The in-memory stat cache of one context.
+///
+/// Loaded records stay in one byte arena, sorted in layer order, so loading costs no
+/// allocation per record and lookups made in layer order (as selections make them)
+/// find their record right after the previous one. Records added since loading live in
+/// a small map.
 #[derive(Debug, Default)]
 pub struct StatCache {
-    records: HashMap<String, Record>,
+    arena: Vec<u8>,
+    slots: Vec<Slot>,
+    fresh: HashMap<String, Record>,
+    /// Where the next in-order lookup is expected.
+    hint: usize,
+    used: usize,
     dirty: bool,
 }
 
@@ -79,23 +112,31 @@ impl StatCache {
             }
             Err(_) => return (StatCache::default(), LoadOutcome::Ignored),
         };
-        match decode(&bytes, root.as_os_str().as_encoded_bytes()) {
-            Some(cache) => {
-                let n = cache.records.len();
+        match format::decode(&bytes, root.as_os_str().as_encoded_bytes()) {
+            Some((arena, slots)) => {
+                // Records dropped on load count as used: they cannot go stale.
+                let used = slots.iter().filter(|s| s.dead).count();
+                let cache = StatCache {
+                    arena,
+                    slots,
+                    used,
+                    ..StatCache::default()
+                };
+                let n = cache.len();
                 (cache, LoadOutcome::Loaded(n))
             }
             None => (StatCache::default(), LoadOutcome::Ignored),
         }
     }
 
-    /// Number of records.
+    /// Number of live records.
     pub fn len(&self) -> usize {
-        self.records.len()
+        self.slots.iter().filter(|s| !s.dead).count() + self.fresh.len()
     }
 
     /// True when there are no records.
     pub fn is_empty(&self) -> bool {
-        self.records.is_empty()
+        self.len() == 0
     }
 
     /// True when records were added or dropped since loading.
@@ -103,40 +144,66 @@ impl StatCache {
         self.dirty
     }
 
+    /// True when every loaded record was used by a lookup (so none can be stale).
+    pub fn all_used(&self) -> bool {
+        self.used == self.slots.len()
+    }
+
     /// The cached digest of `path` if its metadata still matches the record.
-    pub fn lookup(&self, path: &str, meta: &Meta) -> Option<Digest> {
-        let r = self.records.get(path)?;
-        r.matches(meta).then_some(r.digest)
+    pub fn lookup(&mut self, path: &str, meta: &Meta) -> Option<Digest> {
+        if let Some(r) = self.fresh.get(path) {
+            return r.matches(meta).then_some(r.digest);
+        }
+        let i = self.find(path.as_bytes())?;
+        let slot = &mut self.slots[i];
+        if slot.dead || !slot.rec.matches(meta) {
+            return None;
+        }
+        if !slot.used {
+            slot.used = true;
+            self.used += 1;
+        }
+        Some(slot.rec.digest)
     }
 
     /// Records `digest` for `path` as it was when hashing began at `hashed_at_ns`
     /// (wall clock). A racy file (modified in that second or later) is not recorded,
     /// and any older record for it is dropped.
     pub fn insert(&mut self, path: &str, meta: &Meta, digest: Digest, hashed_at_ns: i64) {
+        let rec = Record::new(meta, digest);
+        if let Some(i) = self.find(path.as_bytes()) {
+            let slot = &mut self.slots[i];
+            if !slot.dead && slot.rec == rec {
+                return;
+            }
+            if !slot.dead {
+                slot.dead = true;
+                self.dirty = true;
+            }
+        }
         if secs(meta.mtime_ns) >= secs(hashed_at_ns) {
-            if self.records.remove(path).is_some() {
+            if self.fresh.remove(path).is_some() {
                 self.dirty = true;
             }
             return;
         }
-        let rec = Record {
-            dev: meta.dev,
-            ino: meta.ino,
-            size: meta.size,
-            mtime_ns: meta.mtime_ns,
-            ctime_ns: meta.ctime_ns,
-            digest,
-        };
-        if self.records.insert(path.to_string(), rec) != Some(rec) {
+        if self.fresh.insert(path.to_string(), rec) != Some(rec) {
             self.dirty = true;
         }
     }
 
     /// Drops the records for which `keep` says no (files gone from the context).
     pub fn retain(&mut self, mut keep: impl FnMut(&str) -> bool) {
-        let before = self.records.len();
-        self.records.retain(|p, _| keep(p));
-        if self.records.len() != before {
+        for slot in self.slots.iter_mut().filter(|s| !s.dead) {
+            let path = &self.arena[slot.start as usize..(slot.start + slot.len) as usize];
+            if !std::str::from_utf8(path).is_ok_and(&mut keep) {
+                slot.dead = true;
+                self.dirty = true;
+            }
+        }
+        let before = self.fresh.len();
+        self.fresh.retain(|p, _| keep(p));
+        if self.fresh.len() != before {
             self.dirty = true;
         }
     }
@@ -152,134 +219,53 @@ impl StatCache {
         Ok(())
     }
 
-    fn encode(&self, root: &[u8], now_ns: i64) -> Vec<u8> {
-        let mut paths: Vec<&String> = self
-            .records
-            .keys()
-            .filter(|p| p.len() <= usize::from(u16::MAX))
-            .collect();
-        paths.sort_unstable();
-        let mut out = Vec::with_capacity(64 + root.len() + paths.len() * (RECORD_FIXED + 16));
-        out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&VERSION.to_le_bytes());
-        out.extend_from_slice(&now_ns.to_le_bytes());
-        out.extend_from_slice(&(root.len() as u32).to_le_bytes());
-        out.extend_from_slice(root);
-        out.extend_from_slice(&(paths.len() as u64).to_le_bytes());
-        let mut prev: &[u8] = &[];
-        for path in paths {
-            let r = &self.records[path];
-            let p = path.as_bytes();
-            let shared = prev.iter().zip(p).take_while(|(a, b)| a == b).count();
-            out.extend_from_slice(&(shared as u16).to_le_bytes());
-            out.extend_from_slice(&((p.len() - shared) as u16).to_le_bytes());
-            out.extend_from_slice(&p[shared..]);
-            for v in [r.dev, r.ino, r.size] {
-                out.extend_from_slice(&v.to_le_bytes());
-            }
-            for v in [r.mtime_ns, r.ctime_ns] {
-                out.extend_from_slice(&v.to_le_bytes());
-            }
-            out.extend_from_slice(r.digest.as_bytes());
-            prev = p;
+    fn path_of(&self, slot: &Slot) -> &[u8] {
+        &self.arena[slot.start as usize..(slot.start + slot.len) as usize]
+    }
+
+    fn find(&mut self, path: &[u8]) -> Option<usize> {
+        if let Some(slot) = self.slots.get(self.hint)
+            && self.path_of(slot) == path
+        {
+            self.hint += 1;
+            return Some(self.hint - 1);
         }
-        let sum = Digest::of(&out);
-        out.extend_from_slice(sum.as_bytes());
-        out
+        let i = self
+            .slots
+            .binary_search_by(|s| cmp_path_bytes(self.path_of(s), path))
+            .ok()?;
+        self.hint = i + 1;
+        Some(i)
+    }
+
+    fn encode(&self, root: &[u8], now_ns: i64) -> Vec<u8> {
+        // Loaded records are in order already: merge the new ones in.
+        let mut fresh: Vec<(&[u8], &Record)> =
+            self.fresh.iter().map(|(p, r)| (p.as_bytes(), r)).collect();
+        fresh.sort_unstable_by(|a, b| cmp_path_bytes(a.0, b.0));
+        let mut loaded = self
+            .slots
+            .iter()
+            .filter(|s| !s.dead)
+            .map(|s| (self.path_of(s), &s.rec))
+            .peekable();
+        let mut fresh = fresh.into_iter().peekable();
+        let mut recs = Vec::with_capacity(self.slots.len() + self.fresh.len());
+        loop {
+            let next = match (loaded.peek(), fresh.peek()) {
+                (Some(l), Some(f)) if cmp_path_bytes(l.0, f.0).is_lt() => loaded.next(),
+                (Some(_), Some(_)) | (None, Some(_)) => fresh.next(),
+                (Some(_), None) => loaded.next(),
+                (None, None) => break,
+            };
+            recs.extend(next);
+        }
+        format::encode(&recs, root, now_ns)
     }
 }
 
 fn secs(ns: i64) -> i64 {
     ns.div_euclid(NS)
-}
-
-/// A bounds-checked reader over the cache bytes.
-struct Cursor<'a> {
-    buf: &'a [u8],
-}
-
-impl<'a> Cursor<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        if self.buf.len() < n {
-            return None;
-        }
-        let (head, tail) = self.buf.split_at(n);
-        self.buf = tail;
-        Some(head)
-    }
-    fn u16(&mut self) -> Option<u16> {
-        Some(u16::from_le_bytes(self.take(2)?.try_into().ok()?))
-    }
-    fn u32(&mut self) -> Option<u32> {
-        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
-    }
-    fn u64(&mut self) -> Option<u64> {
-        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
-    }
-    fn i64(&mut self) -> Option<i64> {
-        Some(i64::from_le_bytes(self.take(8)?.try_into().ok()?))
-    }
-}
-
-fn decode(bytes: &[u8], root: &[u8]) -> Option<StatCache> {
-    let body_len = bytes.len().checked_sub(32)?;
-    let (body, trailer) = bytes.split_at(body_len);
-    if Digest::of(body).as_bytes()[..] != trailer[..] {
-        return None;
-    }
-    let mut c = Cursor { buf: body };
-    if c.take(MAGIC.len())? != MAGIC || c.u32()? != VERSION {
-        return None;
-    }
-    let written_at_ns = c.i64()?;
-    let root_len = c.u32()? as usize;
-    if c.take(root_len)? != root {
-        return None;
-    }
-    let count = usize::try_from(c.u64()?).ok()?;
-    if count > c.buf.len() / RECORD_FIXED {
-        return None;
-    }
-    let mut records = HashMap::with_capacity(count);
-    let mut path: Vec<u8> = Vec::new();
-    for _ in 0..count {
-        let shared = usize::from(c.u16()?);
-        let suffix_len = usize::from(c.u16()?);
-        if shared > path.len() {
-            return None;
-        }
-        path.truncate(shared);
-        path.extend_from_slice(c.take(suffix_len)?);
-        let dev = c.u64()?;
-        let ino = c.u64()?;
-        let size = c.u64()?;
-        let mtime_ns = c.i64()?;
-        let ctime_ns = c.i64()?;
-        let digest = Digest::from_bytes(c.take(32)?.try_into().ok()?);
-        let key = std::str::from_utf8(&path).ok()?.to_string();
-        // Defence in depth for the racy rule: a record cannot be newer than its file.
-        if secs(mtime_ns) >= secs(written_at_ns) {
-            continue;
-        }
-        records.insert(
-            key,
-            Record {
-                dev,
-                ino,
-                size,
-                mtime_ns,
-                ctime_ns,
-                digest,
-            },
-        );
-    }
-    if !c.buf.is_empty() {
-        return None;
-    }
-    Some(StatCache {
-        records,
-        dirty: false,
-    })
 }
 
 #[cfg(test)]
@@ -311,7 +297,10 @@ mod tests {
         let root = Path::new("/ctx");
         let file = StatCache::file_for(dir.path(), root);
         let mut c = StatCache::default();
-        for (i, p) in ["a/b/c.txt", "a/b/d.txt", "a/e", "z"].iter().enumerate() {
+        // Includes names around `/` in byte order (`a-b` < `a/b` < `a0`), which the layer
+        // order sorts differently.
+        let paths = ["a/b/c.txt", "a/b/d.txt", "a-b", "a0", "a/e", "z"];
+        for (i, p) in paths.iter().enumerate() {
             c.insert(
                 p,
                 &meta(i as u64, T0),
@@ -323,8 +312,16 @@ mod tests {
         c.save(&file, root, (T0 + 10) * NS).unwrap();
         assert!(!c.is_dirty());
 
-        let (c2, outcome) = StatCache::load(&file, root);
-        assert_eq!(outcome, LoadOutcome::Loaded(4));
+        let (mut c2, outcome) = StatCache::load(&file, root);
+        assert_eq!(outcome, LoadOutcome::Loaded(6));
+        for (i, p) in paths.iter().enumerate() {
+            assert_eq!(
+                c2.lookup(p, &meta(i as u64, T0)),
+                Some(Digest::of(p.as_bytes())),
+                "{p}"
+            );
+        }
+        assert!(c2.all_used());
         assert_eq!(
             c2.lookup("a/b/d.txt", &meta(1, T0)),
             Some(Digest::of(b"a/b/d.txt"))

@@ -1,0 +1,5 @@
+#include <stdio.h>
+
+int greet(const char *who);
+
+int main(void) { return greet("bench"); }
