@@ -174,7 +174,10 @@ fn names_resolve_in_any_spelling() {
     assert_eq!(out.status.code(), Some(1));
     let out = env.rbuild(&["tag", "busybox:1.36", "Bad:Name"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("repository name (library/Bad) must be lowercase"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("repository name (library/Bad) must be lowercase")
+    );
 }
 
 #[test]

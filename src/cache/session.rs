@@ -309,14 +309,8 @@ impl BuildCache {
 
     fn start(&self, text: String) -> StepId {
         let id = self.ids.fetch_add(1, Ordering::Relaxed) + 1;
-        self.sink.emit(&Event::StepStart(StepInfo {
-            id,
-            stage: String::new(),
-            index: 0,
-            total: 0,
-            text,
-            show_stage: false,
-        }));
+        self.sink
+            .emit(&Event::StepStart(StepInfo::internal(id, text)));
         id
     }
 

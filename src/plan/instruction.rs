@@ -146,6 +146,27 @@ pub struct MountSpec {
     pub env: Option<String>,
 }
 
+impl MountSpec {
+    /// A read-only mount of `kind` with no options set.
+    pub fn new(kind: MountKind) -> Self {
+        MountSpec {
+            kind,
+            target: None,
+            source: None,
+            from: None,
+            readwrite: false,
+            id: None,
+            sharing: Sharing::Shared,
+            mode: None,
+            uid: None,
+            gid: None,
+            size: None,
+            required: false,
+            env: None,
+        }
+    }
+}
+
 /// `RUN --network=`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum NetworkMode {

@@ -207,21 +207,7 @@ pub(crate) fn parse(
     workdir: &str,
     ssh_index: usize,
 ) -> Result<(MountSpec, Option<String>), MountError> {
-    let mut m = MountSpec {
-        kind: MountKind::Bind,
-        target: None,
-        source: None,
-        from: None,
-        readwrite: false,
-        id: None,
-        sharing: Sharing::Shared,
-        mode: None,
-        uid: None,
-        gid: None,
-        size: None,
-        required: false,
-        env: None,
-    };
+    let mut m = MountSpec::new(MountKind::Bind);
     let mut from: Option<String> = None;
     let mut readonly: Option<bool> = None;
     let mut sharing_set = false;

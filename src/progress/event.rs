@@ -34,6 +34,20 @@ pub struct StepInfo {
     pub show_stage: bool,
 }
 
+impl StepInfo {
+    /// An internal step (`[internal] load metadata for …`): no stage, no position.
+    pub fn internal(id: StepId, text: String) -> Self {
+        StepInfo {
+            id,
+            stage: String::new(),
+            index: 0,
+            total: 0,
+            text,
+            show_stage: false,
+        }
+    }
+}
+
 /// A costly part of a step, for traces and timings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case")]

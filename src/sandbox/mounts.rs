@@ -235,23 +235,11 @@ fn create_cache_dir(dir: &Path, tmp: &Path, m: &CacheMount) -> Result<(), Sandbo
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::Sharing;
 
     fn spec(kind: MountKind) -> MountSpec {
         MountSpec {
-            kind,
-            target: None,
-            source: None,
-            from: None,
             readwrite: true,
-            id: None,
-            sharing: Sharing::Shared,
-            mode: None,
-            uid: None,
-            gid: None,
-            size: None,
-            required: false,
-            env: None,
+            ..MountSpec::new(kind)
         }
     }
 

@@ -162,14 +162,8 @@ impl ImageSource {
         let id = self.ids.fetch_add(1, Ordering::Relaxed) + 1;
         let started = Instant::now();
         let text = format!("[internal] load metadata for {parsed}");
-        self.sink.emit(&Event::StepStart(StepInfo {
-            id,
-            stage: String::new(),
-            index: 0,
-            total: 0,
-            text,
-            show_stage: false,
-        }));
+        self.sink
+            .emit(&Event::StepStart(StepInfo::internal(id, text)));
         let result = self.ask_registry(registry, name, &parsed, local, platform, id);
         match &result {
             Ok(_) => self.sink.emit(&Event::StepDone {

@@ -342,19 +342,9 @@ mod tests {
     #[test]
     fn bind_sources_stay_inside() {
         let m = |src: &str| MountSpec {
-            kind: MountKind::Bind,
             target: Some("/x".into()),
             source: Some(src.into()),
-            from: None,
-            readwrite: false,
-            id: None,
-            sharing: crate::plan::Sharing::Shared,
-            mode: None,
-            uid: None,
-            gid: None,
-            size: None,
-            required: false,
-            env: None,
+            ..MountSpec::new(MountKind::Bind)
         };
         assert!(bind_source(&m("a/../b")).is_ok());
         assert!(bind_source(&m("../..")).is_err());
