@@ -249,6 +249,19 @@ impl Endpoint {
                 verify: true,
             });
         }
+        if may_http && self.insecure_agent.is_some() {
+            // A cheap probe that verifies nothing (so loads no root certificates): a host
+            // that does not speak TLS at all goes straight to plain HTTP.
+            let probe = Base {
+                https: true,
+                verify: false,
+            };
+            if let Err(e) = self.agent(probe).get(&self.url(probe, "/v2/")).call()
+                && transport::classify(&e) == Failure::NotTls
+            {
+                candidates.retain(|c| !c.https);
+            }
+        }
         let mut attempt = 0;
         loop {
             let mut first_err: Option<(RegistryError, Failure)> = None;
@@ -257,7 +270,13 @@ impl Endpoint {
                 let b = candidates[i];
                 let url = self.url(b, "/v2/");
                 let e = match self.agent(b).get(&url).call() {
-                    Ok(_) => {
+                    Ok(mut response) => {
+                        // Read to the end, so the connection goes back to the pool.
+                        let _ = response
+                            .body_mut()
+                            .with_config()
+                            .limit(1 << 16)
+                            .read_to_vec();
                         *slot = Some(b);
                         return Ok(b);
                     }
