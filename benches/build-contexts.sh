@@ -49,14 +49,23 @@ for spec in $SIZES; do
         rm -rf "$ctx"; gen "$ctx" "$files" "$bytes"; touch "$ctx/.complete"
     fi
     root=$(mktemp -d "$OUT/root.XXXXXX")
-    changed=$(find "$ctx/d" -type f | sort | head -1)
+    changed=$(find "$ctx/d" -type f | sort | awk "NR == 1")
     build="$RBUILD --root $root build -q -t bench:$files $ctx"
     echo "== $files files ($bytes bytes)"
-    hyperfine --style basic --export-json "$OUT/$files.json" \
-        -n "cold $files" --runs 3 --prepare "rm -rf $root; sync" "$build" \
-        -n "no-op $files" --runs 10 --warmup 1 --prepare "sync" "$build" \
-        -n "changed $files" --runs 5 --prepare "date +%s%N >> $changed; sync" "$build" \
-        -n "find $files" --runs 10 --warmup 1 "find $ctx -printf '%s %T@\n' > /dev/null"
+    # One hyperfine per kind (hyperfine 1.15 takes one --runs per invocation).
+    hf() { # hf NAME RUNS [hyperfine options…] COMMAND
+        local name=$1 runs=$2; shift 2
+        hyperfine --style basic --export-json "$OUT/$files-$name.json" -n "$name $files" \
+            --runs "$runs" "$@"
+    }
+    hf cold 3 --prepare "rm -rf $root; sync" "$build"
+    hf no-op 10 --warmup 1 --prepare "sync" "$build"
+    hf changed 5 --prepare "sh -c 'date +%s%N >> $changed; sync'" "$build"
+    hf find 10 --warmup 1 "find $ctx -printf '%s %T@\n'"
+    for name in cold no-op changed find; do
+        jq -r --arg n "$name" '.results[0] | "median \($n): \(.median * 1000 | floor) ms"' \
+            "$OUT/$files-$name.json"
+    done
     for kind in cold no-op changed; do
         case $kind in
             cold) rm -rf "$root" ;;

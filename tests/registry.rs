@@ -1150,3 +1150,82 @@ fn cache_artifact_push_fetch_manifest_and_lazy_blob() {
         "only the asked-for layer"
     );
 }
+
+#[test]
+fn builds_from_registry_images_and_pushes_the_result() {
+    if !require(TOOLS) {
+        return;
+    }
+    let reg = Registry::start();
+    let seeded = seed_busybox(&reg.host, "busybox", "latest", &[]);
+    let work = tempfile::tempdir().unwrap();
+    let ctx = work.path().join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(ctx.join("a.txt"), "from the context\n").unwrap();
+    let dockerfile = |from: &str| {
+        std::fs::write(
+            ctx.join("Dockerfile"),
+            format!("FROM {from}\nCOPY a.txt /a.txt\n"),
+        )
+        .unwrap();
+    };
+    let ctx_arg = ctx.to_str().unwrap();
+
+    // FROM a tag, pushed with --push; the metadata file holds the pushed digest.
+    dockerfile(&format!("{}/busybox:latest", reg.host));
+    let root = work.path().join("store");
+    let meta = work.path().join("meta.json");
+    let app1 = format!("{}/team/app:1", reg.host);
+    let out = rbuild(
+        &root,
+        work.path(),
+        &[
+            "build",
+            "-t",
+            &app1,
+            "--push",
+            "--metadata-file",
+            meta.to_str().unwrap(),
+            ctx_arg,
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let pushed = skopeo_digest(&app1);
+    let meta = read_json(&meta);
+    assert_eq!(meta["containerimage.digest"], pushed.as_str(), "{meta}");
+    assert_eq!(meta["image.name"], app1.as_str(), "{meta}");
+    let manifest: serde_json::Value = serde_json::from_str(&skopeo_raw(&app1)).unwrap();
+    assert_eq!(manifest["layers"].as_array().map(Vec::len), Some(3));
+
+    // buildx's spelling pushes the same image (every step cached: same digest).
+    let app2 = format!("{}/team/app:2", reg.host);
+    let out = rbuild(
+        &root,
+        work.path(),
+        &[
+            "build",
+            "-o",
+            &format!("type=image,name={app2},push=true"),
+            ctx_arg,
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(skopeo_digest(&app2), pushed);
+
+    // FROM a digest, into a fresh store: the same image.
+    dockerfile(&format!("{}/busybox@{seeded}", reg.host));
+    let fresh = work.path().join("fresh");
+    let out = rbuild(&fresh, work.path(), &["build", "-q", ctx_arg]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    // --pull=never with an empty store names the image it does not have.
+    let empty = work.path().join("empty");
+    dockerfile(&format!("{}/busybox:latest", reg.host));
+    let out = rbuild(&empty, work.path(), &["build", "--pull=never", ctx_arg]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("{}/busybox:latest", reg.host)),
+        "{}",
+        stderr(&out)
+    );
+}

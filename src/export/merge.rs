@@ -12,6 +12,7 @@
 //! (overlay whiteouts, xattrs, user namespaces); this one exists so exports work on their
 //! own, and can be swapped for it behind [`super::local`] without changing callers.
 
+use crate::layer::GoNumbers;
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
 use std::io::{self, Read};
@@ -126,10 +127,10 @@ impl Merger {
         let dir = self
             .open_dir(parent, true)
             .map_err(|e| self.err(parent, e))?;
-        let mode = h.mode().map_err(|e| self.err(path, e))? & 0o7777;
-        let uid = h.uid().map_err(|e| self.err(path, e))? as u32;
-        let gid = h.gid().map_err(|e| self.err(path, e))? as u32;
-        let mtime = h.mtime().map_err(|e| self.err(path, e))? as i64;
+        let mode = h.go_mode().map_err(|e| self.err(path, e))? & 0o7777;
+        let uid = h.go_uid().map_err(|e| self.err(path, e))? as u32;
+        let gid = h.go_gid().map_err(|e| self.err(path, e))? as u32;
+        let mtime = h.go_mtime().map_err(|e| self.err(path, e))? as i64;
         let full = self.root_path.join(path);
         let io = &|e: io::Error| ExportError::Io {
             path: full.clone(),

@@ -1,6 +1,7 @@
 //! Per-entry helpers of the unpacker: cleaning tar names, reading an entry's metadata
 //! (header and PAX records), and copying its data.
 
+use super::header::GoNumbers;
 use std::ffi::OsStr;
 use std::io::{self, Read, Write};
 use std::os::unix::io::BorrowedFd;
@@ -90,11 +91,11 @@ pub(super) fn read_meta<R: Read>(
         source,
     };
     let h = entry.header();
-    let mode = h.mode().map_err(herr)? & 0o7777;
+    let mode = h.go_mode().map_err(herr)? & 0o7777;
     let id = |v: u64| u32::try_from(v).map_err(|_| herr(io::Error::other("id out of range")));
-    let uid = id(h.uid().map_err(herr)?)?;
-    let gid = id(h.gid().map_err(herr)?)?;
-    let secs = i64::try_from(h.mtime().map_err(herr)?).unwrap_or(i64::MAX);
+    let uid = id(h.go_uid().map_err(herr)?)?;
+    let gid = id(h.go_gid().map_err(herr)?)?;
+    let secs = i64::try_from(h.go_mtime().map_err(herr)?).unwrap_or(i64::MAX);
     let mut mtime = Timespec {
         tv_sec: secs,
         tv_nsec: 0,

@@ -7,6 +7,7 @@
 //! File contents are spooled to numbered files in a temp dir of the store — never to a
 //! path taken from the tarball — because the layer needs them in sorted order.
 
+use crate::layer::GoNumbers;
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -118,7 +119,7 @@ fn read_entries(tarball: &Path, stage: &Path) -> Result<Vec<Entry>, ImportError>
         let id = |v: std::io::Result<u64>| -> Result<u32, ImportError> {
             u32::try_from(v.map_err(io)?).map_err(|_| unsafe_entry(&raw, "owner id out of range"))
         };
-        let mut mtime = h.mtime().map_err(io)? as i64;
+        let mut mtime = h.go_mtime().map_err(io)? as i64;
         let mut xattrs = Vec::new();
         if let Some(exts) = item.pax_extensions().map_err(io)? {
             for ext in exts {
@@ -171,9 +172,9 @@ fn read_entries(tarball: &Path, stage: &Path) -> Result<Vec<Entry>, ImportError>
                     Entry {
                         path,
                         kind: EntryKind::File { size },
-                        mode: h.mode().map_err(io)? & 0o7777,
-                        uid: id(h.uid())?,
-                        gid: id(h.gid())?,
+                        mode: h.go_mode().map_err(io)? & 0o7777,
+                        uid: id(h.go_uid())?,
+                        gid: id(h.go_gid())?,
                         mtime,
                         xattrs,
                         source: Some(dest),
@@ -207,9 +208,9 @@ fn read_entries(tarball: &Path, stage: &Path) -> Result<Vec<Entry>, ImportError>
             Entry {
                 path,
                 kind: entry_kind,
-                mode: h.mode().map_err(io)? & 0o7777,
-                uid: id(h.uid())?,
-                gid: id(h.gid())?,
+                mode: h.go_mode().map_err(io)? & 0o7777,
+                uid: id(h.go_uid())?,
+                gid: id(h.go_gid())?,
                 mtime,
                 xattrs,
                 source: None,
