@@ -1,5 +1,6 @@
 //! WORKDIR: as BuildKit does, a `mkdir -p` of the directory (owned by the current USER)
-//! that makes a layer, empty when the directory already exists. The path is resolved
+//! that makes a layer (with the existing ancestors, as an overlay diff has them), empty
+//! when the directory already exists. The path is resolved
 //! inside the image; a symlink leading out of the image root is an error.
 
 use std::path::PathBuf;
@@ -64,15 +65,23 @@ pub(crate) fn workdir_step(
                         } else {
                             format!("{cur}/{comp}")
                         };
-                        if view.lookup(&cur).ok().flatten().is_none() {
-                            entries.push(Entry::dir(
-                                cur.clone(),
-                                0o755,
-                                uid,
-                                gid,
-                                s.created_mtime(),
-                            ));
-                        }
+                        // Existing ancestors are in the layer too, as they are in an
+                        // overlay diff (their child list changed), with what they hold.
+                        let entry = match view.lookup(&cur).ok().flatten() {
+                            Some(f) => {
+                                use std::os::unix::fs::MetadataExt;
+                                let m = &f.meta;
+                                Entry::dir(
+                                    cur.clone(),
+                                    m.mode() & 0o7777,
+                                    m.uid(),
+                                    m.gid(),
+                                    m.mtime(),
+                                )
+                            }
+                            None => Entry::dir(cur.clone(), 0o755, uid, gid, s.created_mtime()),
+                        };
+                        entries.push(entry);
                     }
                 }
             }
