@@ -5,14 +5,14 @@
 //! (absolute or `../…`) resolves inside the destination as it would inside a container,
 //! never onto the host; the last component is always created or removed with `*at`
 //! calls on its parent directory and never followed. Whiteouts delete, opaque markers
-//! empty their directory. Owners are applied only when running as root (recorded either
-//! way, for the tar output); extended attributes are not applied.
+//! empty their directory. Files belong to the caller, as BuildKit's `type=local` writes
+//! them (the image's owners are recorded for the `type=tar` output, which keeps them);
+//! extended attributes are not applied.
 //!
 //! The sandbox's snapshot unpacker does the same job for RUN with more features
 //! (overlay whiteouts, xattrs, user namespaces); this one exists so exports work on their
 //! own, and can be swapped for it behind [`super::local`] without changing callers.
 
-use crate::layer::GoNumbers;
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
 use std::io::{self, Read};
@@ -21,12 +21,12 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use rustix::fs::{
-    AtFlags, FileType, Mode, OFlags, ResolveFlags, Timespec, Timestamps, chmodat, chownat, linkat,
-    mkdirat, mknodat, openat, openat2, statat, symlinkat, unlinkat,
+    AtFlags, FileType, Mode, OFlags, ResolveFlags, Timespec, Timestamps, chmodat, linkat, mkdirat,
+    mknodat, openat, openat2, statat, symlinkat, unlinkat,
 };
 
 use super::ExportError;
-use crate::layer::clean_tar_path;
+use crate::layer::{GoNumbers, clean_tar_path};
 
 /// Owner and group of a merged path, as the layers said (for the tar output).
 pub type Owners = BTreeMap<String, (u32, u32)>;
@@ -200,31 +200,11 @@ impl Merger {
             } else {
                 return Ok(()); // PAX/GNU extension headers and unknown types carry no file
             }
-            if self.privileged {
-                chownat(
-                    &dir,
-                    name,
-                    Some(rustix::fs::Uid::from_raw(uid)),
-                    Some(rustix::fs::Gid::from_raw(gid)),
-                    AtFlags::SYMLINK_NOFOLLOW,
-                )
-                .map_err(|e| io(e.into()))?;
-            }
             if !kind.is_symlink() {
                 chmodat(&dir, name, Mode::from_raw_mode(mode), AtFlags::empty())
                     .map_err(|e| io(e.into()))?;
             }
             set_mtime(&dir, name, mtime).map_err(io)?;
-        }
-        if self.privileged && kind.is_dir() {
-            chownat(
-                &dir,
-                name,
-                Some(rustix::fs::Uid::from_raw(uid)),
-                Some(rustix::fs::Gid::from_raw(gid)),
-                AtFlags::SYMLINK_NOFOLLOW,
-            )
-            .map_err(|e| io(e.into()))?;
         }
         self.owners.insert(path.to_string(), (uid, gid));
         Ok(())

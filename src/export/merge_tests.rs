@@ -172,3 +172,33 @@ fn dotdot_entries_are_refused() {
     );
     assert!(!tmp.path().join("escape").exists());
 }
+
+#[test]
+fn local_files_belong_to_the_caller_and_the_tar_keeps_image_owners() {
+    use std::os::unix::fs::MetadataExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    std::fs::create_dir(&src).unwrap();
+    let store = Store::open(&tmp.path().join("store")).unwrap();
+    let mut owned = file("owned", &src, "x");
+    (owned.uid, owned.gid, owned.mode) = (1234, 5678, 0o4755);
+    let l = layer(&store, vec![owned]);
+    let out = tmp.path().join("out");
+    export_local(&store, std::slice::from_ref(&l), &out).unwrap();
+    let m = std::fs::metadata(out.join("owned")).unwrap();
+    assert_eq!(
+        (m.uid(), m.gid()),
+        (
+            rustix::process::geteuid().as_raw(),
+            rustix::process::getegid().as_raw()
+        )
+    );
+    assert_eq!(m.mode() & 0o7777, 0o4755, "setuid survives: nothing chowns");
+    let tar = write_rootfs_tar(&store, &[l], Vec::new()).unwrap();
+    let mut archive = tar::Archive::new(&tar[..]);
+    let e = archive.entries().unwrap().next().unwrap().unwrap();
+    assert_eq!(
+        (e.header().uid().unwrap(), e.header().gid().unwrap()),
+        (1234, 5678)
+    );
+}
