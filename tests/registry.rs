@@ -1229,3 +1229,50 @@ fn builds_from_registry_images_and_pushes_the_result() {
         stderr(&out)
     );
 }
+
+#[test]
+fn a_push_that_fails_half_way_leaves_no_tag_and_the_next_push_works() {
+    if !require(TOOLS) {
+        return;
+    }
+    let reg = Registry::start();
+    let digest = seed_busybox(&reg.host, "busybox", "latest", &[]);
+    let work = tempfile::tempdir().unwrap();
+    let root = work.path().join("store");
+    let source = format!("{}/busybox", reg.host);
+    let out = rbuild(&root, work.path(), &["pull", &source]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    // Every blob upload's final PUT fails: the config or a layer never lands.
+    let reg2 = Registry::start();
+    let proxy = Proxy::start(
+        reg2.port,
+        Box::new(|method, path| {
+            (method == "PUT" && path.contains("/blobs/uploads/")).then_some(Fault::Status(500))
+        }),
+    );
+    let target = format!("{}/half/app:v1", proxy.host());
+    let out = rbuild(&root, work.path(), &["push", &source, &target]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&target),
+        "the error names the reference: {err}"
+    );
+    assert!(err.contains("500"), "and what happened: {err}");
+    // The manifest goes last, so no tag points at missing blobs.
+    let inspect = Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false"])
+        .arg(format!("docker://{}/half/app:v1", reg2.host))
+        .output()
+        .unwrap();
+    assert!(!inspect.status.success(), "the tag must not exist");
+    assert!(tmp_is_empty(&root));
+
+    // Without the fault, the same push completes.
+    let direct = format!("{}/half/app:v1", reg2.host);
+    let out = rbuild(&root, work.path(), &["push", &source, &direct]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), digest);
+    assert_eq!(skopeo_digest(&direct), digest);
+}

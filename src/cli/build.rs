@@ -280,7 +280,7 @@ pub fn build(root: &Path, a: BuildArgs) -> Result<(), Report> {
         // mount are not downloaded first.
         let digest = build_cache
             .push(&output.manifest, &reference, &|_| {})
-            .map_err(|e| cache_report(&e))?;
+            .map_err(|e| cache_report(&e).context(format!("pushing {reference}")))?;
         if !quiet {
             eprintln!("pushed {reference}@{digest}");
         }

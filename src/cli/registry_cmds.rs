@@ -56,7 +56,7 @@ pub fn push(root: &Path, a: PushArgs) -> Result<(), Report> {
     // downloading it is fetched only if the registry neither has it nor can mount it.
     let digest = crate::cache::LazyBlobs::new(&store, &client)
         .push(&desc, &target, &progress)
-        .map_err(|e| super::build::cache_report(&e))?;
+        .map_err(|e| super::build::cache_report(&e).context(format!("pushing {target}")))?;
     println!("{digest}");
     Ok(())
 }

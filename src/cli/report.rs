@@ -37,6 +37,12 @@ impl Report {
         Report::msg(message)
     }
 
+    /// Says what was being done: `{what}: {message}`.
+    pub fn context(mut self, what: impl std::fmt::Display) -> Report {
+        self.message = format!("{what}: {}", self.message);
+        self
+    }
+
     /// Adds a hint.
     pub fn with_hint(mut self, hint: impl Into<String>) -> Report {
         self.hint = Some(hint.into());
