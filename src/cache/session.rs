@@ -17,7 +17,7 @@ use super::spec::{CacheMode, ExportSpec, ImportSpec};
 use crate::digest::Digest;
 use crate::image::Descriptor;
 use crate::plan::{Base, BuildGraph};
-use crate::progress::{Event, Sink, StepId, StepInfo, TransferPhase};
+use crate::progress::{Event, Sink, StepId, StepInfo};
 use crate::registry::{Reference, RegistryClient, TransferEvent};
 use crate::store::{CacheRecord, LayerRecord, Store};
 
@@ -324,24 +324,7 @@ impl BuildCache {
 
     /// A transfer callback that reports on step `id`.
     fn transfers(&self, id: StepId) -> impl Fn(&TransferEvent) + Sync + use<> {
-        let sink = self.sink.clone();
-        move |ev: &TransferEvent| {
-            use crate::registry::TransferPhase as R;
-            let phase = match ev.phase {
-                R::Start => TransferPhase::Start,
-                R::Progress => TransferPhase::Progress,
-                R::Done => TransferPhase::Done,
-                R::Skipped => TransferPhase::Skipped,
-                R::Mounted => TransferPhase::Mounted,
-            };
-            sink.emit(&Event::Transfer {
-                id,
-                digest: ev.digest.to_string(),
-                phase,
-                done: ev.done,
-                total: ev.total,
-            });
-        }
+        crate::registry::report_to(self.sink.clone(), id)
     }
 }
 

@@ -36,7 +36,7 @@ pub use distribution::MANIFEST_ACCEPT;
 pub use error::RegistryError;
 pub use options::{RegistryOptions, TIMEOUT_ENV, is_loopback};
 pub use platform::{parse_platform, select as select_platform};
-pub use progress::{Progress, TransferEvent, TransferPhase};
+pub use progress::{Progress, TransferEvent, TransferPhase, report_to};
 pub use pull::PulledImage;
 pub use reference::{
     DOCKER_HUB, DOCKER_HUB_CONFIG_KEY, DOCKER_HUB_ENDPOINT, Reference, ReferenceError, endpoint_of,

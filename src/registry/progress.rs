@@ -28,6 +28,22 @@ pub struct TransferEvent {
 /// A progress callback, shared by the transfer threads.
 pub type Progress<'a> = &'a (dyn Fn(&TransferEvent) + Sync);
 
+/// A progress callback that reports every event on build progress step `id`.
+pub fn report_to(
+    sink: std::sync::Arc<dyn crate::progress::Sink>,
+    id: crate::progress::StepId,
+) -> impl Fn(&TransferEvent) + Sync + Send + use<> {
+    move |ev: &TransferEvent| {
+        sink.emit(&crate::progress::Event::Transfer {
+            id,
+            digest: ev.digest.to_string(),
+            phase: ev.phase,
+            done: ev.done,
+            total: ev.total,
+        });
+    }
+}
+
 /// Sends throttled events for one blob.
 pub(crate) struct Reporter<'a> {
     digest: Digest,

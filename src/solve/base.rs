@@ -14,7 +14,7 @@ use std::time::Instant;
 use crate::image::{ImageConfig, PULLED_FROM_ANNOTATION, Platform};
 use crate::plan::BaseResolver;
 use crate::progress::{Event, Sink, StepInfo};
-use crate::registry::{Reference, RegistryClient, TransferEvent};
+use crate::registry::{Reference, RegistryClient};
 use crate::store::import::parse_layout_ref;
 use crate::store::{Image, Store};
 
@@ -205,17 +205,7 @@ impl ImageSource {
                 Err(e) => return Err(e.to_string()),
             }
         }
-        let sink = self.sink.clone();
-        let progress = move |ev: &TransferEvent| {
-            let phase = ev.phase;
-            sink.emit(&Event::Transfer {
-                id,
-                digest: ev.digest.to_string(),
-                phase,
-                done: ev.done,
-                total: ev.total,
-            });
-        };
+        let progress = crate::registry::report_to(self.sink.clone(), id);
         let pulled = registry
             .pull(&self.store, parsed, platform, &progress)
             .map_err(|e| {
