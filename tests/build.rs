@@ -702,3 +702,42 @@ fn context_from_standard_input() {
     let cfg: Value = serde_json::from_str(&t.ok(&["inspect", "stdin:2"])).unwrap();
     assert_eq!(cfg["rootfs"]["diff_ids"].as_array().unwrap().len(), 1);
 }
+
+#[test]
+fn workdir_layers_hold_the_directories_as_docker_writes_them() {
+    let t = TestDir::new();
+    let ctx = ctx_with(
+        &t,
+        "FROM scratch\nWORKDIR /w\nWORKDIR /w/new/deeper\nWORKDIR /w\n",
+    );
+    let out = t.path().join("img.tar");
+    t.ok(&[
+        "build",
+        "-o",
+        &format!("type=docker,dest={}", out.display()),
+        &ctx,
+    ]);
+    let unpacked = t.path().join("img");
+    std::fs::create_dir_all(&unpacked).unwrap();
+    tar::Archive::new(std::fs::File::open(&out).unwrap())
+        .unpack(&unpacked)
+        .unwrap();
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(unpacked.join("manifest.json")).unwrap()).unwrap();
+    let names = |layer: &Value| -> Vec<String> {
+        let file = std::fs::File::open(unpacked.join(layer.as_str().unwrap())).unwrap();
+        let mut tar = tar::Archive::new(rbuild::layer::decompress(file).unwrap());
+        tar.entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().display().to_string())
+            .collect()
+    };
+    let layers = manifest[0]["Layers"].as_array().unwrap();
+    // An existing WORKDIR makes an empty layer, not none (as `docker build` records it).
+    assert_eq!(layers.len(), 3, "{manifest}");
+    assert_eq!(names(&layers[0]), ["w/"]);
+    // The existing ancestor is in the layer with the new directories, as an overlay
+    // diff (and so `docker build`) has it.
+    assert_eq!(names(&layers[1]), ["w/", "w/new/", "w/new/deeper/"]);
+    assert!(names(&layers[2]).is_empty());
+}
