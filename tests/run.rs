@@ -248,7 +248,7 @@ both_modes!(files_created_and_deleted_across_layers, |env: &Env| {
     env.build(
         "FROM busybox:test\n\
          RUN mkdir -p /data/sub && echo one > /data/one && echo two > /data/sub/two && echo gone > /data/gone\n\
-         RUN rm /data/gone && echo changed > /data/one && rm -rf /data/sub && mkdir /data/sub && echo new > /data/sub/new\n",
+         RUN rm /data/gone && echo changed > /data/one && rm -rf /data/sub && mkdir /data/sub && echo new > /data/sub/new && cat /etc/hostname > /data/hostname && hostname >> /data/hostname\n",
         "layers:1",
         &[],
     );
@@ -280,10 +280,19 @@ both_modes!(files_created_and_deleted_across_layers, |env: &Env| {
         "{last:?}"
     );
     assert!(
-        !last
-            .iter()
-            .any(|e| e.contains("etc/hosts") || e.contains("etc/resolv.conf")),
+        !last.iter().any(|e| e.contains("etc/hosts")
+            || e.contains("etc/resolv.conf")
+            || e.contains("etc/hostname")),
         "{last:?}"
+    );
+    // The step sees BuildKit's /etc/hostname, matching its UTS hostname.
+    assert_eq!(
+        std::fs::read_to_string(rootfs.join("data/hostname")).unwrap(),
+        "buildkitsandbox\nbuildkitsandbox\n"
+    );
+    assert!(
+        !rootfs.join("etc/hostname").exists(),
+        "not left in the image"
     );
 });
 

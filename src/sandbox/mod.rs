@@ -14,7 +14,8 @@
 //!   (`layer::Snapshots`). Where it cannot be mounted, the rootfs is copied and the
 //!   diff compares trees ([`RunOutcome::used_fallback`] says so).
 //! - Mount points missing from the image live in a stub lowerdir, never in the layer;
-//!   `/etc/hosts` and `/etc/resolv.conf` are read-only binds, as in BuildKit.
+//!   `/etc/hosts`, `/etc/resolv.conf` and `/etc/hostname` are read-only binds, as in
+//!   BuildKit.
 //! - Network: `none` is a fresh netns with `lo` up; `default` and `host` share the
 //!   host's network (no daemon sets up a bridge), as buildah's chroot isolation does.
 //! - The hostname defaults to BuildKit's `buildkitsandbox`.

@@ -190,8 +190,9 @@ fn prepare(
             "resolv.conf",
             resolv_conf(&host_resolv, spec.network).into_bytes(),
         ),
+        generated("hostname", format!("{}\n", spec.hostname).into_bytes()),
     ];
-    let mut mounts: Vec<PlannedMount> = ["hosts", "resolv.conf"]
+    let mut mounts: Vec<PlannedMount> = ["hosts", "resolv.conf", "hostname"]
         .iter()
         .map(|n| PlannedMount::File {
             name: n.to_string(),
