@@ -5,6 +5,9 @@
 mod sandbox {
     pub mod harness;
     pub mod scenarios;
+    /// The library's own test tar builder, shared rather than copied.
+    #[allow(dead_code)]
+    #[path = "../../src/layer/test_tar.rs"]
     pub mod tar;
 }
 
