@@ -60,6 +60,13 @@ impl Found {
     pub fn is_dir(&self) -> bool {
         self.meta.is_dir()
     }
+
+    /// This directory as a layer entry at `path`, keeping its mode, owner and mtime.
+    pub fn dir_entry(&self, path: impl Into<String>) -> crate::layer::Entry {
+        use std::os::unix::fs::MetadataExt;
+        let m = &self.meta;
+        crate::layer::Entry::dir(path, m.mode() & 0o7777, m.uid(), m.gid(), m.mtime())
+    }
 }
 
 /// A stack of snapshot directories, top layer first.

@@ -370,16 +370,7 @@ impl<'a> Mapper<'a> {
                 continue;
             }
             let entry = match self.view.lookup(&cur) {
-                Ok(Some(f)) if f.is_dir() => {
-                    use std::os::unix::fs::MetadataExt;
-                    Entry::dir(
-                        cur.clone(),
-                        f.meta.mode() & 0o7777,
-                        f.meta.uid(),
-                        f.meta.gid(),
-                        f.meta.mtime(),
-                    )
-                }
+                Ok(Some(f)) if f.is_dir() => f.dir_entry(cur.clone()),
                 Ok(Some(f)) if f.meta.file_type().is_symlink() => {
                     return Err(SolveError::copy(format!(
                         "cannot copy into /{cur}: it is a symbolic link in the image"

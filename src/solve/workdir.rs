@@ -68,17 +68,7 @@ pub(crate) fn workdir_step(
                         // Existing ancestors are in the layer too, as they are in an
                         // overlay diff (their child list changed), with what they hold.
                         let entry = match view.lookup(&cur).ok().flatten() {
-                            Some(f) => {
-                                use std::os::unix::fs::MetadataExt;
-                                let m = &f.meta;
-                                Entry::dir(
-                                    cur.clone(),
-                                    m.mode() & 0o7777,
-                                    m.uid(),
-                                    m.gid(),
-                                    m.mtime(),
-                                )
-                            }
+                            Some(f) => f.dir_entry(cur.clone()),
                             None => Entry::dir(cur.clone(), 0o755, uid, gid, s.created_mtime()),
                         };
                         entries.push(entry);
