@@ -249,7 +249,7 @@ impl Endpoint {
                 verify: true,
             });
         }
-        if may_http && self.insecure_agent.is_some() {
+        if self.insecure_agent.is_some() {
             // A cheap probe that verifies nothing (so loads no root certificates): a host
             // that does not speak TLS at all goes straight to plain HTTP.
             let probe = Base {
